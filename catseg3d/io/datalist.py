@@ -1,0 +1,53 @@
+"""MONAI datalists: ``{"training": [{"image": ..., "label": ...}], "validation": [...]}``.
+
+Paths inside the JSON are relative to the JSON file, as ``monai.data.load_decathlon_datalist``
+expects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from monai.data import load_decathlon_datalist
+
+DATALIST_NAME = "datalist.json"
+PREPARE_HINT = "make it with: catseg3d prepare-genc2022 ../shared/data/genc2022 data/genc2022"
+
+
+class DatalistNotFound(SystemExit):
+    """The dataset folder has no datalist.
+
+    A ``SystemExit`` on purpose: raised while a bundle config is parsed, it ends
+    ``python -m monai.bundle run`` with this one line (exit status 1) instead of a traceback.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"catseg3d: {path}: datalist not found; {PREPARE_HINT}")
+
+
+def load_datalist(dataset_dir: str | os.PathLike, key: str) -> list[dict]:
+    """The ``key`` list (``"training"`` or ``"validation"``) of ``dataset_dir/datalist.json``.
+
+    Returns:
+        Items with absolute ``image`` and ``label`` paths.
+
+    Raises:
+        DatalistNotFound: ``dataset_dir`` has no ``datalist.json``.
+    """
+    path = Path(dataset_dir) / DATALIST_NAME
+    if not path.is_file():
+        raise DatalistNotFound(path)
+    return load_decathlon_datalist(str(path), is_segmentation=True, data_list_key=key)
+
+
+def write_datalist(datalist: dict[str, list[dict]], path: str | os.PathLike) -> Path:
+    """Write ``datalist`` as JSON to ``path`` atomically (temporary file, then rename)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".json")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(datalist, handle, indent=1)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,101 @@
+"""NIfTI reading and writing with catseg3d's unit and axis conventions.
+
+Conventions (every NIfTI file catseg3d writes follows them):
+
+* **Units.** ``pixdim`` holds the voxel size in **nanometres** and the header's spatial unit is
+  left "unknown" (NIfTI has no nanometre code), with ``descrip = "catseg3d spacing_unit=nm"``.
+  nibabel, SimpleITK, ITK-SNAP and MONAI therefore all see the number 0.12 for a 0.12 nm voxel.
+  Reading a file whose header says metre, mm or micron converts to nanometres.
+* **Axes.** A numpy ``(z, y, x)`` array is stored with NIfTI axes ``(i, j, k) = (x, y, z)``, the
+  layout viewers and SimpleITK expect: ``sitk.GetArrayFromImage(sitk.ReadImage(f))`` returns the
+  original ``(z, y, x)`` array. A 2D ``(y, x)`` image is stored as ``(x, y)``. MONAI's
+  ``LoadImage`` reads the file in NIfTI order, ``(x, y[, z])``, with ``pixdim`` in that order.
+* Files are written to a temporary name beside the target and renamed, so a failed write never
+  leaves a partial file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from catseg3d.io.errors import InputError
+from catseg3d.io.volume import Volume, exact_decimal
+
+DESCRIPTION = b"catseg3d spacing_unit=nm"
+NM_PER_UNIT = {"unknown": 1.0, "meter": 1e9, "mm": 1e6, "micron": 1e3}
+
+
+def nifti_suffix(path: str | os.PathLike) -> str:
+    """``.nii.gz`` or ``.nii`` if ``path`` ends with one, else ``""``."""
+    name = Path(path).name.lower()
+    return next((s for s in (".nii.gz", ".nii") if name.endswith(s)), "")
+
+
+def write_nifti(volume: Volume, path: str | os.PathLike) -> Path:
+    """Write ``volume`` to ``path`` (``.nii`` or ``.nii.gz``) atomically.
+
+    Args:
+        volume: ``(y, x)`` or ``(z, y, x)`` array with spacing in nm in the same order.
+        path: target file; its directory must exist.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: if ``path`` does not end in ``.nii`` or ``.nii.gz``.
+    """
+    path = Path(path)
+    suffix = nifti_suffix(path)
+    if not suffix:
+        raise ValueError(f"{path}: output must end in .nii or .nii.gz")
+    array = volume.array.astype(np.uint8) if volume.array.dtype == bool else volume.array
+    data = np.transpose(array)  # (z, y, x) -> (x, y, z)
+    spacing_xyz = volume.spacing[::-1]
+    affine = np.diag([*spacing_xyz, *([1.0] * (3 - len(spacing_xyz))), 1.0])
+    image = nib.Nifti1Image(data, affine)
+    header = image.header
+    header.set_xyzt_units(xyz="unknown")
+    header.set_zooms(spacing_xyz)
+    header["descrip"] = DESCRIPTION
+    image.set_qform(affine, code=1)
+    image.set_sform(affine, code=1)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    try:
+        nib.save(image, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_nifti(path: str | os.PathLike) -> Volume:
+    """Read a NIfTI file into a :class:`Volume` (numpy ``(z, y, x)`` or ``(y, x)`` order, nm).
+
+    Trailing singleton axes (a 2D image stored as ``(x, y, 1)``) are dropped.
+
+    Raises:
+        InputError: the file cannot be read or has more than three non-singleton axes.
+    """
+    try:
+        image = nib.load(str(path))
+        data = np.asanyarray(image.dataobj)
+    except Exception as error:  # nibabel raises many types for a bad file
+        raise InputError(path, f"cannot read NIfTI ({error})") from error
+    ndim = data.ndim
+    while ndim > 2 and data.shape[ndim - 1] == 1:
+        ndim -= 1
+    if ndim > 3:
+        raise InputError(path, f"expected a 2D or 3D image, got shape {data.shape}")
+    data = data.reshape(data.shape[:ndim])
+    unit = image.header.get_xyzt_units()[0]
+    scale = NM_PER_UNIT.get(unit, 1.0)
+    zooms = image.header.get_zooms()[:ndim]
+    spacing_xyz = [float(f"{exact_decimal(z) * scale:.12g}") for z in zooms]
+    return Volume(np.ascontiguousarray(np.transpose(data)), tuple(spacing_xyz[::-1]))
