@@ -11,8 +11,6 @@ import os
 import tempfile
 from pathlib import Path
 
-from monai.data import load_decathlon_datalist
-
 DATALIST_NAME = "datalist.json"
 PREPARE_HINT = "make it with: catseg3d prepare-genc2022 ../shared/data/genc2022 data/genc2022"
 
@@ -37,6 +35,8 @@ def load_datalist(dataset_dir: str | os.PathLike, key: str) -> list[dict]:
     Raises:
         DatalistNotFound: ``dataset_dir`` has no ``datalist.json``.
     """
+    from monai.data import load_decathlon_datalist
+
     path = Path(dataset_dir) / DATALIST_NAME
     if not path.is_file():
         raise DatalistNotFound(path)

@@ -1,0 +1,43 @@
+"""Shared fixtures: the real Genc et al. (2022) data from ../shared, prepared once per session."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+GENC2022 = Path(os.environ.get("CATSEG3D_GENC2022", REPO.parent / "shared" / "data" / "genc2022"))
+
+
+@pytest.fixture(scope="session")
+def genc_src() -> Path:
+    """The authors' data folder (read-only); CI provides it beside the clone."""
+    if not (GENC2022 / "train" / "train_images").is_dir():
+        raise FileNotFoundError(f"real data not found at {GENC2022}; set CATSEG3D_GENC2022")
+    return GENC2022
+
+
+@pytest.fixture(scope="session")
+def genc_prepared(genc_src, tmp_path_factory) -> Path:
+    """``catseg3d prepare-genc2022`` output: NIfTI pairs and datalist.json."""
+    from catseg3d.io.genc2022 import prepare_genc2022
+
+    dest = tmp_path_factory.mktemp("genc") / "genc2022"
+    prepare_genc2022(genc_src, dest)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def small_dataset(genc_prepared, tmp_path_factory) -> Path:
+    """A dataset folder whose datalist holds 4 real training and 2 real validation patches."""
+    full = json.loads((genc_prepared / "datalist.json").read_text())
+    folder = tmp_path_factory.mktemp("small")
+    small = {
+        split: [{k: str(genc_prepared / item[k]) for k in ("image", "label")} for item in full[split][:n]]
+        for split, n in (("training", 4), ("validation", 2))
+    }
+    (folder / "datalist.json").write_text(json.dumps(small))
+    return folder

@@ -1,0 +1,92 @@
+"""The bundle's training job, run as users run it: `python -m monai.bundle run training ...`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from catseg3d.networks import PaperUNet
+
+REPO = Path(__file__).resolve().parents[1]
+TRAIN_CONFIG = "bundle/configs/train.yaml"
+
+
+def bundle_command(dataset_dir, bundle_root, *overrides):
+    return [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", TRAIN_CONFIG,
+            "--dataset_dir", str(dataset_dir), "--bundle_root", str(bundle_root), *map(str, overrides)]
+
+
+def run_bundle(dataset_dir, bundle_root, *overrides):
+    result = subprocess.run(bundle_command(dataset_dir, bundle_root, *overrides), cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def load_model(path):
+    network = PaperUNet()
+    network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return network
+
+
+def test_one_epoch_on_real_patches_writes_the_best_model(small_dataset, tmp_path):
+    result = run_bundle(small_dataset, tmp_path, "--epochs", 1)
+    models = tmp_path / "models"
+    assert sorted(p.name for p in models.iterdir()) == ["checkpoint_epoch=1.pt", "model.pt"]
+    load_model(models / "model.pt")  # a flat state_dict of the paper's U-Net
+    state = torch.load(models / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=True)
+    assert sorted(state) == ["model", "optimizer", "trainer"] and state["trainer"]["iteration"] == 2
+    assert "val_mean_dice" in result.stdout and "Traceback" not in result.stderr
+    assert list((tmp_path / "runs").glob("events.out.tfevents.*"))  # TensorBoard log
+
+
+def test_same_seed_same_weights(small_dataset, tmp_path):
+    weights = []
+    for name in ("a", "b"):
+        run_bundle(small_dataset, tmp_path / name, "--epochs", 1)
+        weights.append(load_model(tmp_path / name / "models" / "model.pt").state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(small_dataset, tmp_path):
+    models = tmp_path / "models"
+    process = subprocess.Popen(bundle_command(small_dataset, tmp_path, "--epochs", 3), cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 600
+    while not (models / "checkpoint_epoch=1.pt").exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)  # let the save finish its rename
+    os.killpg(process.pid, signal.SIGKILL)  # interrupted mid-way through epoch 2
+    process.wait()
+    assert (models / "checkpoint_epoch=1.pt").exists() and not (models / "checkpoint_epoch=3.pt").exists()
+
+    result = run_bundle(small_dataset, tmp_path, "--epochs", 3, "--resume", "true")
+    assert f"Restored all variables from {models}/checkpoint_epoch=1.pt" in result.stdout
+    assert "Epoch[1] Metrics" not in result.stdout  # epoch 1 is not trained again
+    assert "Epoch[2] Metrics" in result.stdout and "Epoch[3] Metrics" in result.stdout
+    state = torch.load(models / "checkpoint_epoch=3.pt", map_location="cpu", weights_only=True)
+    assert state["trainer"]["iteration"] == 6  # 3 epochs of 2 iterations
+
+
+def test_resume_with_nothing_to_resume_stops_with_one_line(small_dataset, tmp_path):
+    result = subprocess.run(bundle_command(small_dataset, tmp_path, "--epochs", 1, "--resume", "true"),
+                            cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == \
+        f"catseg3d: {tmp_path}/models: no checkpoint_epoch=N.pt to resume from"
+
+
+def test_missing_datalist_says_how_to_make_it(tmp_path):
+    result = subprocess.run(bundle_command(tmp_path / "nowhere", tmp_path, "--epochs", 1), cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == (f"catseg3d: {tmp_path}/nowhere/datalist.json: datalist not found; make it with: "
+                    "catseg3d prepare-genc2022 ../shared/data/genc2022 data/genc2022")
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())

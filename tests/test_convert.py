@@ -1,0 +1,126 @@
+"""`catseg3d convert`: every input format round-trips values, axis order and spacing in nm."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import mrcfile
+import nibabel as nib
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import tifffile
+
+from catseg3d.cli.main import main
+from catseg3d.io import read_volume
+
+
+def ramp(shape, dtype=np.uint16):
+    """An array whose every voxel differs, so any axis swap or flip changes it."""
+    return np.arange(np.prod(shape), dtype=np.int64).reshape(shape).astype(dtype)
+
+
+def convert(tmp_path, source, *extra):
+    out = tmp_path / "out.nii.gz"
+    assert main(["convert", str(source), str(out), *extra]) == 0
+    return out
+
+
+def check_nifti(out, expected, spacing):
+    """The NIfTI read back by catseg3d, SimpleITK and nibabel agrees with the source array."""
+    volume = read_volume(out)
+    np.testing.assert_array_equal(volume.array, expected)
+    assert volume.array.dtype == expected.dtype
+    assert volume.spacing == spacing  # exact, not approximately
+    image = sitk.ReadImage(str(out))
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(image), expected)
+    np.testing.assert_allclose(image.GetSpacing(), spacing[::-1], rtol=1e-6)
+    nifti = nib.load(out)
+    assert nifti.shape == expected.shape[::-1]  # NIfTI axes are (x, y, z)
+    assert nifti.header.get_xyzt_units()[0] == "unknown"
+    np.testing.assert_allclose(nifti.header.get_zooms(), spacing[::-1], rtol=1e-6)
+
+
+def test_2d_tiff(tmp_path):
+    image = ramp((24, 40), np.uint8)
+    tifffile.imwrite(tmp_path / "slice.tif", image, compression="lzw")
+    check_nifti(convert(tmp_path, tmp_path / "slice.tif", "--spacing", "0.12"), image, (0.12, 0.12))
+
+
+def test_tiff_stack_with_spacing_per_axis(tmp_path):
+    stack = ramp((5, 7, 9))
+    tifffile.imwrite(tmp_path / "stack.tif", stack)
+    out = convert(tmp_path, tmp_path / "stack.tif", "--spacing", "0.5", "0.25", "0.12")
+    check_nifti(out, stack, (0.5, 0.25, 0.12))
+
+
+def test_imagej_calibrated_tiff_needs_no_spacing(tmp_path):
+    stack = ramp((3, 6, 8), np.float32)
+    tifffile.imwrite(tmp_path / "cal.tif", stack, imagej=True, resolution=(1 / 0.00036, 1 / 0.00024),
+                     metadata={"unit": "micron", "spacing": 0.00048})
+    check_nifti(convert(tmp_path, tmp_path / "cal.tif"), stack, (0.48, 0.24, 0.36))
+
+
+def test_folder_of_slices_in_natural_order(tmp_path):
+    folder = tmp_path / "slices"
+    folder.mkdir()
+    stack = ramp((12, 6, 10))
+    for index, image in enumerate(stack):  # slice_2 must come before slice_10
+        tifffile.imwrite(folder / f"slice_{index + 1}.tif", image)
+    check_nifti(convert(tmp_path, folder, "--spacing", "0.3"), stack, (0.3, 0.3, 0.3))
+
+
+def test_mrc_voxel_size_from_header(tmp_path):
+    volume = ramp((4, 6, 10), np.float32)
+    with mrcfile.new(tmp_path / "tomo.rec") as mrc:
+        mrc.set_data(volume)
+        mrc.voxel_size = (1.2, 2.4, 3.6)  # x, y, z in Angstrom
+    check_nifti(convert(tmp_path, tmp_path / "tomo.rec"), volume, (0.36, 0.24, 0.12))
+
+
+def test_nifti_in_micron_comes_out_in_nm(tmp_path):
+    volume = ramp((3, 4, 5), np.int16)
+    image = nib.Nifti1Image(np.transpose(volume), np.diag([0.00012, 0.00024, 0.00036, 1.0]))
+    image.header.set_xyzt_units(xyz="micron")
+    nib.save(image, tmp_path / "in.nii")
+    check_nifti(convert(tmp_path, tmp_path / "in.nii"), volume, (0.36, 0.24, 0.12))
+
+
+@pytest.mark.parametrize("suffix", [".nrrd", ".mha"])
+def test_simpleitk_formats(tmp_path, suffix):
+    volume = ramp((3, 4, 5), np.float32)
+    image = sitk.GetImageFromArray(volume)
+    image.SetSpacing((0.12, 0.25, 0.5))  # x, y, z
+    sitk.WriteImage(image, str(tmp_path / f"in{suffix}"))
+    check_nifti(convert(tmp_path, tmp_path / f"in{suffix}"), volume, (0.5, 0.25, 0.12))
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "catseg3d", *map(str, args)], capture_output=True, text=True)
+
+
+def test_missing_spacing_is_one_line_error_and_no_output(tmp_path):
+    tifffile.imwrite(tmp_path / "plain.tif", ramp((8, 8)))
+    result = run_cli("convert", tmp_path / "plain.tif", tmp_path / "out.nii.gz")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"catseg3d: error: {tmp_path / 'plain.tif'}: the file holds no voxel size; pass --spacing NM"
+    assert not list(tmp_path.glob("*.nii*")) and not list(tmp_path.glob(".out*"))
+
+
+@pytest.mark.parametrize("name", ["broken.tif", "broken.mrc", "broken.nii.gz", "broken.xyz"])
+def test_unreadable_file_is_one_line_error_and_no_output(tmp_path, name):
+    (tmp_path / name).write_bytes(b"this is not an image" * 10)
+    result = run_cli("convert", tmp_path / name, tmp_path / "out.nii.gz", "--spacing", "1")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"catseg3d: error: {tmp_path / name}: ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_folder_with_unequal_slices_is_an_error(tmp_path):
+    tifffile.imwrite(tmp_path / "a1.tif", ramp((8, 8)))
+    tifffile.imwrite(tmp_path / "a2.tif", ramp((8, 9)))
+    result = run_cli("convert", tmp_path, tmp_path / "out.nii.gz", "--spacing", "1")
+    assert result.returncode == 2 and "a2.tif" in result.stderr and "(8, 9)" in result.stderr
+    assert not (tmp_path / "out.nii.gz").exists()

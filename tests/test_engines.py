@@ -1,0 +1,44 @@
+"""CPU mixed precision and checkpoint discovery."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from catseg3d.engines import AutocastInferer, latest_checkpoint, place_network, resume_checkpoint
+from catseg3d.networks import PaperUNet
+
+
+def test_bfloat16_autocast_is_close_to_float32_and_returns_float32():
+    torch.manual_seed(0)
+    network = place_network(PaperUNet(features=(8, 16, 32, 64, 128, 256)), "cpu").eval()
+    image = torch.rand(2, 1, 64, 64)
+    with torch.no_grad():
+        reference = AutocastInferer(enabled=False, channels_last=False)(image, network)
+        mixed = AutocastInferer()(image, network)
+    assert reference.dtype == mixed.dtype == torch.float32
+    assert network.down[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert (reference - mixed).abs().max().item() < 0.05 * reference.abs().max().item()
+    assert (reference.argmax(1) == mixed.argmax(1)).float().mean().item() > 0.95
+
+
+def test_autocast_actually_runs_the_network_in_bfloat16():
+    seen = []
+    network = torch.nn.Conv2d(1, 1, 3)
+    network.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    AutocastInferer()(torch.rand(1, 1, 8, 8), network)
+    AutocastInferer(enabled=False)(torch.rand(1, 1, 8, 8), network)
+    assert seen == [torch.bfloat16, torch.float32]
+
+
+def test_latest_checkpoint_takes_the_highest_epoch(tmp_path):
+    assert latest_checkpoint(tmp_path) is None
+    for epoch in (2, 10, 9):
+        (tmp_path / f"checkpoint_epoch={epoch}.pt").touch()
+    (tmp_path / "model.pt").touch()
+    assert latest_checkpoint(tmp_path) == str(tmp_path / "checkpoint_epoch=10.pt")
+
+
+def test_resume_without_checkpoint_stops_with_one_line(tmp_path):
+    with pytest.raises(SystemExit, match="no checkpoint_epoch=N.pt to resume from"):
+        resume_checkpoint(tmp_path)
