@@ -1,0 +1,75 @@
+"""Score a trained model on the 15 Genc et al. (2022) validation patches, beside the paper's Table 1.
+
+The network and the validation preprocessing come from the bundle config (one source of truth);
+each patch is predicted whole, in float32 and with the bundle's bfloat16 + channels-last path, so
+the table also shows what mixed precision costs at inference.
+
+    python scripts/evaluate_genc2022.py [--model bundle/models/model.pt] [--dataset_dir data/genc2022]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+from monai.bundle import ConfigParser
+
+from catseg3d.engines import AutocastInferer
+from catseg3d.io import load_datalist
+from catseg3d.metrics import METRICS, confusion_matrix, summarize_confusion_matrices
+
+CLASSES = ("background", "alumina", "pt")
+PAPER = {  # Table 1 of the paper: mean (95 % CI)
+    "dsc": ("0.993 ± 0.003", "0.964 ± 0.003", "0.845 ± 0.034"),
+    "precision": ("0.994 ± 0.002", "0.956 ± 0.008", "0.920 ± 0.033"),
+    "recall": ("0.991 ± 0.004", "0.972 ± 0.004", "0.785 ± 0.047"),
+}
+
+
+def predict_confusion_matrices(network, preprocessing, items, inferer) -> np.ndarray:
+    """``(n_images, 3, 3)`` confusion matrices of whole-patch predictions."""
+    matrices = []
+    with torch.no_grad():
+        for item in items:
+            data = preprocessing(item)
+            pred = inferer(data["image"][None], network).argmax(1)[0]
+            matrices.append(confusion_matrix(pred.numpy(), data["label"][0].numpy().astype(np.int64), 3))
+    return np.stack(matrices)
+
+
+def table(summary) -> str:
+    lines = ["| metric | class | ours (mean ± 95 % CI, n) | paper |", "|---|---|---|---|"]
+    for metric in METRICS:
+        for index, name in enumerate(CLASSES):
+            s = summary["mean"][metric][name]
+            lines.append(f"| {metric} | {name} | {s['mean']:.3f} ± {s['ci95']:.3f} (n={s['n']}) | "
+                         f"{PAPER[metric][index]} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="bundle/models/model.pt")
+    parser.add_argument("--dataset_dir", default="data/genc2022")
+    parser.add_argument("--config", default="bundle/configs/train.yaml")
+    args = parser.parse_args()
+    config = ConfigParser()
+    config.read_config(args.config)
+    network = config.get_parsed_content("network_def")
+    network.load_state_dict(torch.load(args.model, map_location="cpu", weights_only=True))
+    network.eval()
+    preprocessing = config.get_parsed_content("validate#preprocessing")
+    items = load_datalist(args.dataset_dir, "validation")
+    for title, inferer in (("float32", AutocastInferer(enabled=False, channels_last=False)),
+                           ("bfloat16 + channels-last", AutocastInferer())):
+        summary = summarize_confusion_matrices(predict_confusion_matrices(network, preprocessing, items, inferer),
+                                               CLASSES)
+        print(f"\n### {args.model}, {len(items)} validation patches, {title}\n")
+        print(table(summary))
+        pooled = ", ".join(f"{c} {summary['pooled']['dsc'][c]:.3f}" for c in CLASSES)
+        print(f"\npooled (micro) DSC: {pooled}")
+
+
+if __name__ == "__main__":
+    main()
