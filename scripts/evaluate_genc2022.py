@@ -5,6 +5,7 @@ each patch is predicted whole, in float32 and with the bundle's bfloat16 + chann
 the table also shows what mixed precision costs at inference.
 
     python scripts/evaluate_genc2022.py [--model bundle/models/model.pt] [--dataset_dir data/genc2022]
+                                        [--key model]   # for a full-state checkpoint_epoch=N.pt
 """
 
 from __future__ import annotations
@@ -48,24 +49,34 @@ def table(summary) -> str:
     return "\n".join(lines)
 
 
+INFERERS = {"float32": AutocastInferer(enabled=False, channels_last=False),
+            "bfloat16 + channels-last": AutocastInferer()}
+
+
+def evaluate(model: str, dataset_dir: str, config_path: str = "bundle/configs/train.yaml",
+             key: str | None = None, inferers: tuple[str, ...] = tuple(INFERERS)) -> dict[str, dict]:
+    """Table 1 statistics of ``model`` on the validation list, one summary per inferer name."""
+    config = ConfigParser()
+    config.read_config(config_path)
+    network = config.get_parsed_content("network_def")
+    state = torch.load(model, map_location="cpu", weights_only=True)
+    network.load_state_dict(state[key] if key else state)
+    network.eval()
+    preprocessing = config.get_parsed_content("validate#preprocessing")
+    items = load_datalist(dataset_dir, "validation")
+    return {name: summarize_confusion_matrices(
+        predict_confusion_matrices(network, preprocessing, items, INFERERS[name]), CLASSES) for name in inferers}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="bundle/models/model.pt")
+    parser.add_argument("--key", default=None, help="state_dict key inside the file (e.g. model)")
     parser.add_argument("--dataset_dir", default="data/genc2022")
     parser.add_argument("--config", default="bundle/configs/train.yaml")
     args = parser.parse_args()
-    config = ConfigParser()
-    config.read_config(args.config)
-    network = config.get_parsed_content("network_def")
-    network.load_state_dict(torch.load(args.model, map_location="cpu", weights_only=True))
-    network.eval()
-    preprocessing = config.get_parsed_content("validate#preprocessing")
-    items = load_datalist(args.dataset_dir, "validation")
-    for title, inferer in (("float32", AutocastInferer(enabled=False, channels_last=False)),
-                           ("bfloat16 + channels-last", AutocastInferer())):
-        summary = summarize_confusion_matrices(predict_confusion_matrices(network, preprocessing, items, inferer),
-                                               CLASSES)
-        print(f"\n### {args.model}, {len(items)} validation patches, {title}\n")
+    for title, summary in evaluate(args.model, args.dataset_dir, args.config, args.key).items():
+        print(f"\n### {args.model}, {summary['per_image']['dsc'].shape[0]} validation patches, {title}\n")
         print(table(summary))
         pooled = ", ".join(f"{c} {summary['pooled']['dsc'][c]:.3f}" for c in CLASSES)
         print(f"\npooled (micro) DSC: {pooled}")
