@@ -41,7 +41,8 @@ def test_one_epoch_on_real_patches_writes_the_best_model(small_dataset, tmp_path
     assert sorted(p.name for p in models.iterdir()) == ["checkpoint_epoch=1.pt", "model.pt"]
     load_model(models / "model.pt")  # a flat state_dict of the paper's U-Net
     state = torch.load(models / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=True)
-    assert sorted(state) == ["model", "optimizer", "trainer"] and state["trainer"]["iteration"] == 2
+    assert sorted(state) == ["best_model_saver", "checkpointer", "model", "optimizer", "trainer"]
+    assert state["trainer"]["iteration"] == 2  # 4 patches, batch 2
     assert "val_mean_dice" in result.stdout and "Traceback" not in result.stderr
     assert list((tmp_path / "runs").glob("events.out.tfevents.*"))  # TensorBoard log
 
@@ -54,24 +55,33 @@ def test_same_seed_same_weights(small_dataset, tmp_path):
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
-def test_killed_run_resumes_from_its_last_checkpoint(small_dataset, tmp_path):
+def test_killed_run_resumes_from_its_last_checkpoint_and_keeps_the_best_model(small_dataset, tmp_path):
     models = tmp_path / "models"
-    process = subprocess.Popen(bundle_command(small_dataset, tmp_path, "--epochs", 3), cwd=REPO,
+    process = subprocess.Popen(bundle_command(small_dataset, tmp_path, "--epochs", 4), cwd=REPO,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 600
-    while not (models / "checkpoint_epoch=1.pt").exists() and process.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
-    time.sleep(0.5)  # let the save finish its rename
-    os.killpg(process.pid, signal.SIGKILL)  # interrupted mid-way through epoch 2
+    while not (models / "checkpoint_epoch=2.pt").exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # killed while epoch 3 runs, or while saving epoch 2
     process.wait()
-    assert (models / "checkpoint_epoch=1.pt").exists() and not (models / "checkpoint_epoch=3.pt").exists()
+    checkpoints = sorted(models.glob("checkpoint_epoch=*.pt"))
+    assert [p.name for p in checkpoints] == ["checkpoint_epoch=1.pt", "checkpoint_epoch=2.pt"]
 
-    result = run_bundle(small_dataset, tmp_path, "--epochs", 3, "--resume", "true")
-    assert f"Restored all variables from {models}/checkpoint_epoch=1.pt" in result.stdout
-    assert "Epoch[1] Metrics" not in result.stdout  # epoch 1 is not trained again
-    assert "Epoch[2] Metrics" in result.stdout and "Epoch[3] Metrics" in result.stdout
-    state = torch.load(models / "checkpoint_epoch=3.pt", map_location="cpu", weights_only=True)
-    assert state["trainer"]["iteration"] == 6  # 3 epochs of 2 iterations
+    # pretend the best score so far is a record the resumed epochs cannot beat: model.pt must stay
+    state = torch.load(checkpoints[1], map_location="cpu", weights_only=True)
+    assert state["best_model_saver"]["_saved"][0][1] == "model.pt"
+    state["best_model_saver"]["_saved"] = [(1.0, "model.pt")]
+    torch.save(state, models / "checkpoint_epoch=2.pt")
+    best_before = (models / "model.pt").read_bytes()
+
+    result = run_bundle(small_dataset, tmp_path, "--epochs", 4, "--resume", "true")
+    assert f"Restored all variables from {models}/checkpoint_epoch=2.pt" in result.stdout
+    assert "Epoch[2] Metrics" not in result.stdout  # epochs 1 and 2 are not trained again
+    assert "Epoch[3] Metrics" in result.stdout and "Epoch[4] Metrics" in result.stdout
+    final = torch.load(models / "checkpoint_epoch=4.pt", map_location="cpu", weights_only=True)
+    assert final["trainer"]["iteration"] == 8  # 4 epochs of 2 iterations
+    assert (models / "model.pt").read_bytes() == best_before
+    assert sorted(p.name for p in models.iterdir()) == ["checkpoint_epoch=3.pt", "checkpoint_epoch=4.pt", "model.pt"]
 
 
 def test_resume_with_nothing_to_resume_stops_with_one_line(small_dataset, tmp_path):
