@@ -31,6 +31,16 @@ def test_autocast_actually_runs_the_network_in_bfloat16():
     assert seen == [torch.bfloat16, torch.float32]
 
 
+def test_metadata_of_a_meta_tensor_input_is_kept():
+    from monai.data import MetaTensor
+
+    image = MetaTensor(torch.rand(1, 1, 8, 8), affine=torch.diag(torch.tensor([0.12, 0.12, 1.0, 1.0])),
+                       meta={"filename_or_obj": "slice.nii.gz"})
+    out = AutocastInferer()(image, torch.nn.Conv2d(1, 3, 1))
+    assert isinstance(out, MetaTensor) and out.dtype == torch.float32 and out.shape == (1, 3, 8, 8)
+    assert out.meta["filename_or_obj"] == "slice.nii.gz" and out.affine[0, 0].item() == pytest.approx(0.12)
+
+
 def test_latest_checkpoint_takes_the_highest_epoch(tmp_path):
     assert latest_checkpoint(tmp_path) is None
     for epoch in (2, 10, 9):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import torch
+from monai.data import MetaTensor
 from monai.inferers import Inferer, SimpleInferer
-from monai.utils import convert_to_tensor
+from monai.utils import convert_to_dst_type, convert_to_tensor
 from torch import nn
 
 
@@ -41,7 +42,8 @@ class AutocastInferer(Inferer):
         channels_last: convert 4D/5D inputs to channels-last memory format first.
 
     Input: ``(Batch, in_channels, dim_0[, dim_1[, dim_2]])``. Output: the wrapped inferer's output
-    as a float32 ``torch.Tensor``.
+    as float32; a ``MetaTensor`` input's metadata (affine, file name) is carried over to it, as
+    MONAI's own inferers do, while the network itself runs on plain tensors.
     """
 
     def __init__(self, inferer: Inferer | None = None, dtype: str | torch.dtype = "bfloat16",
@@ -54,9 +56,11 @@ class AutocastInferer(Inferer):
 
     def __call__(self, inputs: torch.Tensor, network: Callable[..., torch.Tensor],
                  *args: Any, **kwargs: Any) -> torch.Tensor:
-        inputs = convert_to_tensor(inputs, track_meta=False)
-        if self.channels_last and inputs.ndim in (4, 5):
-            inputs = inputs.contiguous(memory_format=memory_format_for(inputs.ndim))
-        with torch.autocast(device_type=inputs.device.type, dtype=self.dtype, enabled=self.enabled):
-            outputs = self.inferer(inputs, network, *args, **kwargs)
-        return outputs.float()
+        tensor = convert_to_tensor(inputs, track_meta=False)
+        if self.channels_last and tensor.ndim in (4, 5):
+            tensor = tensor.contiguous(memory_format=memory_format_for(tensor.ndim))
+        with torch.autocast(device_type=tensor.device.type, dtype=self.dtype, enabled=self.enabled):
+            outputs = self.inferer(tensor, network, *args, **kwargs).float()
+        if isinstance(inputs, MetaTensor):
+            return convert_to_dst_type(outputs, inputs, dtype=torch.float32)[0]
+        return outputs

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from catseg3d.io.atomic import write_text
 
 DATALIST_NAME = "datalist.json"
 PREPARE_HINT = "make it with: catseg3d prepare-genc2022 ../shared/data/genc2022 data/genc2022"
@@ -45,9 +46,4 @@ def load_datalist(dataset_dir: str | os.PathLike, key: str) -> list[dict]:
 
 def write_datalist(datalist: dict[str, list[dict]], path: str | os.PathLike) -> Path:
     """Write ``datalist`` as JSON to ``path`` atomically (temporary file, then rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".json")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(datalist, handle, indent=1)
-    os.replace(tmp, path)
-    return path
+    return write_text(path, json.dumps(datalist, indent=1))

@@ -17,12 +17,12 @@ Conventions (every NIfTI file catseg3d writes follows them):
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
+from catseg3d.io.atomic import atomic_path
 from catseg3d.io.errors import InputError
 from catseg3d.io.volume import Volume, exact_decimal
 
@@ -64,14 +64,8 @@ def write_nifti(volume: Volume, path: str | os.PathLike) -> Path:
     header["descrip"] = DESCRIPTION
     image.set_qform(affine, code=1)
     image.set_sform(affine, code=1)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=suffix) as tmp:
         nib.save(image, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -143,13 +143,15 @@ def _read_sitk(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
     return array, tuple(exact_decimal(s) for s in reversed(image.GetSpacing()))
 
 
-def read_volume(path: str | os.PathLike, spacing: float | Sequence[float] | None = None) -> Volume:
+def read_volume(path: str | os.PathLike, spacing: float | Sequence[float] | None = None,
+                fallback_spacing: Sequence[float] | None = None) -> Volume:
     """Read an image, stack or volume in any supported format.
 
     Args:
         path: a file or a folder of TIFF slices (see the module docstring for formats).
         spacing: voxel size in nm overriding the file's: one value (isotropic) or one per array
             axis in ``(z, y, x)`` order.
+        fallback_spacing: voxel size in nm per array axis used only if the file holds none.
 
     Returns:
         A :class:`Volume` with a ``(y, x)`` or ``(z, y, x)`` array and its spacing in nm.
@@ -182,6 +184,8 @@ def read_volume(path: str | os.PathLike, spacing: float | Sequence[float] | None
         if len(values) != array.ndim:
             raise InputError(path, f"{len(values)} spacing values given for a {array.ndim}D image")
         file_spacing = tuple(values)
+    if file_spacing is None:
+        file_spacing = fallback_spacing
     if file_spacing is None:
         raise InputError(path, "the file holds no voxel size; pass --spacing NM")
     try:
