@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,3 +43,26 @@ def small_dataset(genc_prepared, tmp_path_factory) -> Path:
     }
     (folder / "datalist.json").write_text(json.dumps(small))
     return folder
+
+
+def bundle_command(run_id, config_files, dataset_dir, bundle_root, *overrides):
+    """``python -m monai.bundle run RUN_ID --config_file ...`` with the dataset and root overridden."""
+    files = config_files[0] if len(config_files) == 1 else str(list(config_files))
+    return [sys.executable, "-m", "monai.bundle", "run", run_id, "--config_file", files,
+            "--dataset_dir", str(dataset_dir), "--bundle_root", str(bundle_root), *map(str, overrides)]
+
+
+def run_bundle(run_id, config_files, dataset_dir, bundle_root, *overrides):
+    """Run a bundle workflow from the repository root; fail the test with its output if it fails."""
+    result = subprocess.run(bundle_command(run_id, config_files, dataset_dir, bundle_root, *overrides), cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="session")
+def trained_bundle(small_dataset, tmp_path_factory):
+    """A bundle root after one real training epoch on the small dataset, and the run's output."""
+    root = tmp_path_factory.mktemp("trained")
+    result = run_bundle("training", ["bundle/configs/train.yaml"], small_dataset, root, "--epochs", 1)
+    return root, result

@@ -5,28 +5,18 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
+from functools import partial
 
 import torch
+from conftest import REPO
+from conftest import bundle_command as any_bundle_command
+from conftest import run_bundle as run_any_bundle
 
 from catseg3d.networks import PaperUNet
 
-REPO = Path(__file__).resolve().parents[1]
-TRAIN_CONFIG = "bundle/configs/train.yaml"
-
-
-def bundle_command(dataset_dir, bundle_root, *overrides):
-    return [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", TRAIN_CONFIG,
-            "--dataset_dir", str(dataset_dir), "--bundle_root", str(bundle_root), *map(str, overrides)]
-
-
-def run_bundle(dataset_dir, bundle_root, *overrides):
-    result = subprocess.run(bundle_command(dataset_dir, bundle_root, *overrides), cwd=REPO,
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
+bundle_command = partial(any_bundle_command, "training", ["bundle/configs/train.yaml"])
+run_bundle = partial(run_any_bundle, "training", ["bundle/configs/train.yaml"])
 
 
 def load_model(path):
@@ -35,24 +25,23 @@ def load_model(path):
     return network
 
 
-def test_one_epoch_on_real_patches_writes_the_best_model(small_dataset, tmp_path):
-    result = run_bundle(small_dataset, tmp_path, "--epochs", 1)
-    models = tmp_path / "models"
+def test_one_epoch_on_real_patches_writes_the_best_model(trained_bundle):
+    root, result = trained_bundle
+    models = root / "models"
     assert sorted(p.name for p in models.iterdir()) == ["checkpoint_epoch=1.pt", "model.pt"]
     load_model(models / "model.pt")  # a flat state_dict of the paper's U-Net
     state = torch.load(models / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=True)
     assert sorted(state) == ["best_model_saver", "checkpointer", "model", "optimizer", "trainer"]
     assert state["trainer"]["iteration"] == 2  # 4 patches, batch 2
     assert "val_mean_dice" in result.stdout and "Traceback" not in result.stderr
-    assert list((tmp_path / "runs").glob("events.out.tfevents.*"))  # TensorBoard log
+    assert list((root / "runs").glob("events.out.tfevents.*"))  # TensorBoard log
 
 
-def test_same_seed_same_weights(small_dataset, tmp_path):
-    weights = []
-    for name in ("a", "b"):
-        run_bundle(small_dataset, tmp_path / name, "--epochs", 1)
-        weights.append(load_model(tmp_path / name / "models" / "model.pt").state_dict())
-    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+def test_same_seed_same_weights(trained_bundle, small_dataset, tmp_path):
+    run_bundle(small_dataset, tmp_path, "--epochs", 1)
+    first = load_model(trained_bundle[0] / "models" / "model.pt").state_dict()
+    again = load_model(tmp_path / "models" / "model.pt").state_dict()
+    assert all(torch.equal(first[k], again[k]) for k in first)
 
 
 def test_killed_run_resumes_from_its_last_checkpoint_and_keeps_the_best_model(small_dataset, tmp_path):
