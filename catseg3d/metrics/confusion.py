@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 METRICS = ("dsc", "precision", "recall")
+CHUNK = 1 << 24  # elements counted at a time
 
 
 def confusion_matrix(y_pred: np.ndarray, y: np.ndarray, num_classes: int) -> np.ndarray:
@@ -29,11 +30,16 @@ def confusion_matrix(y_pred: np.ndarray, y: np.ndarray, num_classes: int) -> np.
     y_pred, y = np.asarray(y_pred), np.asarray(y)
     if y_pred.shape != y.shape:
         raise ValueError(f"ground truth has different shape ({y.shape}) from prediction ({y_pred.shape})")
-    for name, labels in (("prediction", y_pred), ("ground truth", y)):
-        if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-            raise ValueError(f"{name} labels must lie in [0, {num_classes}), got [{labels.min()}, {labels.max()}]")
-    flat = y.astype(np.int64).ravel() * num_classes + y_pred.astype(np.int64).ravel()
-    return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    counts = np.zeros(num_classes * num_classes, dtype=np.int64)
+    flat_pred, flat_truth = y_pred.reshape(-1), y.reshape(-1)
+    for start in range(0, flat_truth.size, CHUNK):  # bounded temporaries for whole tomograms
+        truth = flat_truth[start:start + CHUNK].astype(np.int64)
+        pred = flat_pred[start:start + CHUNK].astype(np.int64)
+        for name, labels in (("prediction", pred), ("ground truth", truth)):
+            if labels.min() < 0 or labels.max() >= num_classes:
+                raise ValueError(f"{name} labels must lie in [0, {num_classes}), got [{labels.min()}, {labels.max()}]")
+        counts += np.bincount(truth * num_classes + pred, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
 
 
 def class_scores(cm: np.ndarray) -> dict[str, np.ndarray]:
