@@ -1,7 +1,7 @@
 """Time and peak memory of the full evaluation of one tomogram-sized pair of label volumes.
 
 A phantom of the paper's deployment stack (702 x 1024 x 512 voxels at 0.12 nm, uint8 labels): an
-alumina body permeated by a gyroid pore network of 1.4 nm period (so that its surface has more than
+alumina body permeated by a gyroid pore network of 2.9 nm period (so that its surface has more than
 2^24 voxels, beyond torch.quantile's limit), with Pt particles; the prediction is the truth moved by one voxel with a
 fraction of the Pt particles missed and some false ones added. The real evaluation path
 (``catseg3d.metrics.Evaluation.add``: confusion matrix, DSC/precision/recall, robust Hausdorff at
@@ -32,12 +32,12 @@ def phantom(shape: tuple[int, int, int], seed: int = 0) -> tuple[np.ndarray, np.
     nz, ny, nx = shape
     truth = np.zeros(shape, np.uint8)
     z, y, x = (np.arange(n, dtype=np.float32) for n in shape)
-    k = np.float32(2 * np.pi / 12)  # pore-network period: 12 voxels = 1.4 nm
+    k = np.float32(2 * np.pi / 24)  # pore-network period: 24 voxels = 2.9 nm
     for start in range(0, nz, 32):
         zs = z[start:start + 32, None, None]
         ys, xs = y[None, :, None], x[None, None, :]
-        body = ((zs - nz / 2) / (0.42 * nz)) ** 2 + ((ys - ny / 2) / (0.40 * ny)) ** 2 \
-            + ((xs - nx / 2) / (0.30 * nx)) ** 2 <= 1
+        body = ((zs - nz / 2) / (0.48 * nz)) ** 2 + ((ys - ny / 2) / (0.48 * ny)) ** 2 \
+            + ((xs - nx / 2) / (0.48 * nx)) ** 2 <= 1.5
         gyroid = np.sin(k * xs) * np.cos(k * ys) + np.sin(k * ys) * np.cos(k * zs) + np.sin(k * zs) * np.cos(k * xs)
         truth[start:start + 32][body & (gyroid < 0.5)] = 1
     pt = rng.uniform([8, 8, 8], np.array(shape) - 8, (3000, 3)).astype(int)
