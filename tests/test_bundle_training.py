@@ -89,3 +89,13 @@ def test_missing_datalist_says_how_to_make_it(tmp_path):
     assert last == (f"catseg3d: {tmp_path}/nowhere/datalist.json: datalist not found; make it with: "
                     "catseg3d prepare-genc2022 ../shared/data/genc2022 data/genc2022")
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+
+
+def test_lowercase_false_switches_are_false(trained_bundle, small_dataset, tmp_path):
+    """`--resume false --autocast false`: the strings "false" must not count as true."""
+    result = run_bundle(small_dataset, tmp_path, "--epochs", 1, "--resume", "false", "--autocast", "false",
+                        "--channels_last", "false")
+    assert "Restored" not in result.stdout
+    float32 = load_model(tmp_path / "models" / "model.pt").state_dict()
+    bfloat16 = load_model(trained_bundle[0] / "models" / "model.pt").state_dict()
+    assert not all(torch.equal(float32[k], bfloat16[k]) for k in float32)  # same seed, other precision

@@ -52,3 +52,18 @@ def test_latest_checkpoint_takes_the_highest_epoch(tmp_path):
 def test_resume_without_checkpoint_stops_with_one_line(tmp_path):
     with pytest.raises(SystemExit, match="no checkpoint_epoch=N.pt to resume from"):
         resume_checkpoint(tmp_path)
+
+
+@pytest.mark.parametrize("value, expected", [(True, True), (False, False), ("true", True), ("False", False),
+                                             ("0", False), (1, True), ("on", True), ("no", False)])
+def test_as_bool_reads_command_line_switches(value, expected):
+    from catseg3d.engines import as_bool
+
+    assert as_bool(value) is expected
+
+
+def test_as_bool_rejects_anything_else():
+    from catseg3d.engines import as_bool
+
+    with pytest.raises(ValueError, match="expected true or false, got 'maybe'"):
+        as_bool("maybe")

@@ -2,7 +2,8 @@
 
 from catseg3d.engines.autocast import AutocastInferer, memory_format_for, place_network
 from catseg3d.engines.checkpoints import latest_checkpoint, resume_checkpoint
+from catseg3d.engines.flags import as_bool
 from catseg3d.engines.progress import ProgressBar, first_loss
 
-__all__ = ["AutocastInferer", "ProgressBar", "first_loss", "latest_checkpoint", "memory_format_for",
+__all__ = ["AutocastInferer", "ProgressBar", "as_bool", "first_loss", "latest_checkpoint", "memory_format_for",
            "place_network", "resume_checkpoint"]
