@@ -19,13 +19,8 @@ from monai.bundle import ConfigParser
 from catseg3d.engines import AutocastInferer
 from catseg3d.io import load_datalist
 from catseg3d.metrics import METRICS, confusion_matrix, summarize_confusion_matrices
-
-CLASSES = ("background", "alumina", "pt")
-PAPER = {  # Table 1 of the paper: mean (95 % CI)
-    "dsc": ("0.993 ± 0.003", "0.964 ± 0.003", "0.845 ± 0.034"),
-    "precision": ("0.994 ± 0.002", "0.956 ± 0.008", "0.920 ± 0.033"),
-    "recall": ("0.991 ± 0.004", "0.972 ± 0.004", "0.785 ± 0.047"),
-}
+from catseg3d.metrics.paper import CLASS_NAMES as CLASSES
+from catseg3d.metrics.paper import GENC2022_TABLE_1
 
 
 def predict_confusion_matrices(network, preprocessing, items, inferer) -> np.ndarray:
@@ -42,10 +37,11 @@ def predict_confusion_matrices(network, preprocessing, items, inferer) -> np.nda
 def table(summary) -> str:
     lines = ["| metric | class | ours (mean ± 95 % CI, n) | paper |", "|---|---|---|---|"]
     for metric in METRICS:
-        for index, name in enumerate(CLASSES):
+        for name in CLASSES:
             s = summary["mean"][metric][name]
+            paper_mean, paper_ci = GENC2022_TABLE_1[metric][name]
             lines.append(f"| {metric} | {name} | {s['mean']:.3f} ± {s['ci95']:.3f} (n={s['n']}) | "
-                         f"{PAPER[metric][index]} |")
+                         f"{paper_mean:.3f} ± {paper_ci:.3f} |")
     return "\n".join(lines)
 
 

@@ -99,3 +99,14 @@ def test_lowercase_false_switches_are_false(trained_bundle, small_dataset, tmp_p
     float32 = load_model(tmp_path / "models" / "model.pt").state_dict()
     bfloat16 = load_model(trained_bundle[0] / "models" / "model.pt").state_dict()
     assert not all(torch.equal(float32[k], bfloat16[k]) for k in float32)  # same seed, other precision
+
+
+def test_a_checkpoint_copied_alone_to_a_new_folder_resumes(trained_bundle, small_dataset, tmp_path):
+    """The restored savers remember files that are not in the new folder; saving must not fail."""
+    (tmp_path / "models").mkdir()
+    source = trained_bundle[0] / "models" / "checkpoint_epoch=1.pt"
+    (tmp_path / "models" / source.name).write_bytes(source.read_bytes())
+    result = run_bundle(small_dataset, tmp_path, "--epochs", 3, "--resume", "true")
+    assert "Epoch[3] Metrics" in result.stdout
+    assert sorted(p.name for p in (tmp_path / "models").glob("checkpoint_epoch=*.pt")) == \
+        ["checkpoint_epoch=2.pt", "checkpoint_epoch=3.pt"]

@@ -14,6 +14,7 @@ import tifffile
 
 from catseg3d.cli.main import main
 from catseg3d.io import read_volume
+from catseg3d.io.atomic import current_umask
 
 
 def ramp(shape, dtype=np.uint16):
@@ -36,6 +37,7 @@ def check_nifti(out, expected, spacing):
     image = sitk.ReadImage(str(out))
     np.testing.assert_array_equal(sitk.GetArrayFromImage(image), expected)
     np.testing.assert_allclose(image.GetSpacing(), spacing[::-1], rtol=1e-6)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~current_umask()  # not the temporary file's 0600
     nifti = nib.load(out)
     assert nifti.shape == expected.shape[::-1]  # NIfTI axes are (x, y, z)
     assert nifti.header.get_xyzt_units()[0] == "unknown"
@@ -60,6 +62,22 @@ def test_imagej_calibrated_tiff_needs_no_spacing(tmp_path):
     tifffile.imwrite(tmp_path / "cal.tif", stack, imagej=True, resolution=(1 / 0.00036, 1 / 0.00024),
                      metadata={"unit": "micron", "spacing": 0.00048})
     check_nifti(convert(tmp_path, tmp_path / "cal.tif"), stack, (0.48, 0.24, 0.36))
+
+
+def test_imagej_stack_without_spacing_has_slices_one_unit_apart(tmp_path):
+    stack = ramp((3, 6, 8))  # ImageJ writes `spacing` only when the slice distance is not 1 unit
+    tifffile.imwrite(tmp_path / "cal.tif", stack, imagej=True, resolution=(2.0, 2.0), metadata={"unit": "nm"})
+    check_nifti(convert(tmp_path, tmp_path / "cal.tif"), stack, (1.0, 0.5, 0.5))
+
+
+def test_mrc_float16_is_written_as_float32(tmp_path):
+    volume = ramp((2, 4, 6), np.float16)
+    with mrcfile.new(tmp_path / "half.mrc") as mrc:
+        mrc.set_data(volume)
+        mrc.voxel_size = 5.0
+    out = convert(tmp_path, tmp_path / "half.mrc")
+    np.testing.assert_array_equal(read_volume(out).array, volume.astype(np.float32))
+    assert read_volume(out).spacing == (0.5, 0.5, 0.5)
 
 
 def test_folder_of_slices_in_natural_order(tmp_path):
@@ -116,6 +134,21 @@ def test_unreadable_file_is_one_line_error_and_no_output(tmp_path, name):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"catseg3d: error: {tmp_path / name}: ")
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_colour_tiff_is_refused(tmp_path):
+    tifffile.imwrite(tmp_path / "rgb.tif", np.zeros((32, 48, 3), np.uint8), photometric="rgb")
+    result = run_cli("convert", tmp_path / "rgb.tif", tmp_path / "out.nii.gz", "--spacing", "1")
+    assert result.returncode == 2 and "colour image" in result.stderr
+    assert not (tmp_path / "out.nii.gz").exists()
+
+
+@pytest.mark.parametrize("output, problem", [("out.nrrd", "output must end in .nii or .nii.gz"),
+                                             ("missing/out.nii.gz", "does not exist")])
+def test_bad_output_path_is_one_line_error(tmp_path, output, problem):
+    tifffile.imwrite(tmp_path / "plain.tif", ramp((8, 8)))
+    result = run_cli("convert", tmp_path / "plain.tif", tmp_path / output, "--spacing", "1")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and problem in result.stderr
 
 
 def test_folder_with_unequal_slices_is_an_error(tmp_path):

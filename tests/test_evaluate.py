@@ -114,6 +114,30 @@ def test_evaluation_requires_matching_spacing_and_names(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
 
 
+def test_uncalibrated_tiff_truth_takes_spacing_and_shapes_must_match(tmp_path):
+    import tifffile
+
+    pred, truth = labels_2d(2)
+    for folder in ("pred", "truth"):
+        (tmp_path / folder).mkdir()
+    tifffile.imwrite(tmp_path / "pred" / "a.tif", pred)
+    tifffile.imwrite(tmp_path / "truth" / "a.tif", truth)
+    result = run_evaluate("--pred", tmp_path / "pred", "--truth", tmp_path / "truth", "--out", tmp_path / "out",
+                          "--spacing", "0.25")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["spacing_nm"] == [0.25, 0.25] and report["rhd_nm"]["alumina"]["100"]["mean"] == pytest.approx(0.5)
+    tifffile.imwrite(tmp_path / "pred" / "a.tif", pred[:, :64])
+    result = run_evaluate("--pred", tmp_path / "pred", "--truth", tmp_path / "truth", "--out", tmp_path / "out2",
+                          "--spacing", "0.25")
+    assert result.returncode == 2 and "shape (64, 64) differs from the truth's (64, 96)" in result.stderr
+
+
+def test_fractional_labels_are_an_error():
+    with pytest.raises(ValueError, match="whole class indices"):
+        Evaluation().add("x", np.full((4, 4), 0.4), np.zeros((4, 4), int), (1.0, 1.0))
+
+
 def test_labels_outside_the_classes_are_an_error():
     with pytest.raises(ValueError, match=r"prediction labels must lie in \[0, 3\)"):
         Evaluation().add("x", np.full((4, 4), 3), np.zeros((4, 4), int), (1.0, 1.0))

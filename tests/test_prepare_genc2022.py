@@ -68,6 +68,9 @@ def test_small_copy_prepares(genc_src, tmp_path):
     assert result.returncode == 0, result.stderr
     datalist = json.loads((tmp_path / "out" / "datalist.json").read_text())
     assert [len(datalist[s]) for s in ("training", "validation")] == [2, 2]
+    from catseg3d.io.atomic import current_umask
+
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o777 & ~current_umask()  # not mkdtemp's 0700
 
 
 def extra_mask(src):

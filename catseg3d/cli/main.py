@@ -14,7 +14,9 @@ from typing import Sequence
 
 def convert_command(args: argparse.Namespace) -> None:
     from catseg3d.io import read_volume, write_nifti
+    from catseg3d.io.nifti import check_nifti_output
 
+    check_nifti_output(args.output)  # before the (possibly long) read
     volume = read_volume(args.input, spacing=args.spacing)
     write_nifti(volume, args.output)
     print(f"{args.output}: {volume.array.shape} {volume.array.dtype}, spacing {volume.spacing} nm")
@@ -47,8 +49,10 @@ def evaluate_command(args: argparse.Namespace) -> None:
             raise InputError("evaluate", "give --pred and --truth, or --confusion-matrices")
         images = dict((name, path) for name, _, path in pair_by_name(args.truth, args.images)) if args.images else {}
         for name, pred_file, truth_file in pair_by_name(args.pred, args.truth):
-            truth = read_volume(truth_file)
+            truth = read_volume(truth_file, fallback_spacing=args.spacing)
             pred = read_volume(pred_file, fallback_spacing=truth.spacing)
+            if pred.array.shape != truth.array.shape:
+                raise InputError(pred_file, f"shape {pred.array.shape} differs from the truth's {truth.array.shape}")
             if not np.allclose(pred.spacing, truth.spacing, rtol=1e-6):
                 raise InputError(pred_file, f"spacing {pred.spacing} nm differs from the truth's {truth.spacing} nm")
             image = read_volume(images[name], fallback_spacing=truth.spacing).array if name in images else None
@@ -87,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser(
         "evaluate", help="score label maps (or the authors' confusion matrices) like the paper",
-        description="Per-class DSC, precision and recall (mean ± 95 %% CI over images, pooled) and "
+        description="Per-class DSC, precision and recall (mean ± 95 % CI over images, pooled) and "
                     "robust Hausdorff distances in nm (mean ± SE); writes report.json, report.md, "
                     "per_image.csv and figures into --out.")
     evaluate.add_argument("--pred", type=Path, help="predicted label map, or a folder of them")
@@ -96,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "of the worst images")
     evaluate.add_argument("--confusion-matrices", type=Path, help="folder of per-image confusion-matrix CSVs "
                                                                   "(the authors' layout) instead of label maps")
+    evaluate.add_argument("--spacing", type=float, nargs="+", metavar="NM",
+                          help="voxel size of the truth in nm if its files hold none (one value or z y x)")
     evaluate.add_argument("--per-slice", action="store_true", help="score each z slice of 3D volumes as an image")
     evaluate.add_argument("--percentiles", type=float, nargs="+", default=[50, 75, 90, 95, 99, 100],
                           metavar="Q", help="robust-Hausdorff percentiles (default: 50 75 90 95 99 100)")

@@ -1,9 +1,10 @@
 """Engine helpers for MONAI's Ignite workflows: CPU mixed precision, progress, resuming."""
 
 from catseg3d.engines.autocast import AutocastInferer, memory_format_for, place_network
-from catseg3d.engines.checkpoints import latest_checkpoint, resume_checkpoint
+from catseg3d.engines.checkpoints import (RelocatableDiskSaver, latest_checkpoint, resume_checkpoint,
+                                          trained_model)
 from catseg3d.engines.flags import as_bool
 from catseg3d.engines.progress import ProgressBar, first_loss
 
-__all__ = ["AutocastInferer", "ProgressBar", "as_bool", "first_loss", "latest_checkpoint", "memory_format_for",
-           "place_network", "resume_checkpoint"]
+__all__ = ["AutocastInferer", "ProgressBar", "RelocatableDiskSaver", "as_bool", "first_loss", "latest_checkpoint",
+           "memory_format_for", "place_network", "resume_checkpoint", "trained_model"]

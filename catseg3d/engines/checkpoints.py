@@ -1,4 +1,4 @@
-"""Finding the checkpoint to resume training from."""
+"""Checkpoint files: saving them so that runs can move, and finding the one to resume from."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import os
 import re
 from pathlib import Path
 
+from ignite.handlers import DiskSaver
+
 CHECKPOINT_PATTERN = re.compile(r"checkpoint_epoch=(\d+)\.pt$")
 
 
 def latest_checkpoint(ckpt_dir: str | os.PathLike) -> str | None:
     """The ``checkpoint_epoch=N.pt`` with the largest ``N`` in ``ckpt_dir``, or None if none.
 
-    These are the full training states (network, optimizer, trainer) that the bundle's
-    ``CheckpointSaver`` writes every epoch.
+    These are the full training states (network, optimizer, trainer, the savers' records) that
+    the bundle's ``train#state_saver`` writes every epoch.
     """
     folder = Path(ckpt_dir)
     if not folder.is_dir():
@@ -32,3 +34,24 @@ def resume_checkpoint(ckpt_dir: str | os.PathLike) -> str:
     if path is None:
         raise SystemExit(f"catseg3d: {ckpt_dir}: no checkpoint_epoch=N.pt to resume from")
     return path
+
+
+def trained_model(ckpt_dir: str | os.PathLike) -> str:
+    """``ckpt_dir/model.pt``; a missing file stops the run with one line (``SystemExit``)."""
+    path = Path(ckpt_dir) / "model.pt"
+    if not path.is_file():
+        raise SystemExit(f"catseg3d: {path}: no trained model; train one first with "
+                         "python -m monai.bundle run training --config_file bundle/configs/train.yaml")
+    return str(path)
+
+
+class RelocatableDiskSaver(DiskSaver):
+    """Ignite's atomic ``DiskSaver`` whose ``remove`` ignores a file that is already gone.
+
+    A resumed run restores its savers' records of earlier files; when a checkpoint was copied to
+    another folder without those files (or they were deleted), Ignite's own ``remove`` would raise
+    ``FileNotFoundError`` at the next save.
+    """
+
+    def remove(self, filename: str) -> None:
+        (Path(self.dirname) / filename).unlink(missing_ok=True)

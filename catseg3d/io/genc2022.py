@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from catseg3d.io.atomic import current_umask
 from catseg3d.io.datalist import DATALIST_NAME, write_datalist
 from catseg3d.io.errors import InputError
 from catseg3d.io.nifti import write_nifti
@@ -91,7 +92,7 @@ def prepare_genc2022(src: str | os.PathLike, dest: str | os.PathLike,
     if dest.exists():
         raise InputError(dest, "already exists; remove it or choose another destination")
     pairs = {}
-    for split, (image_folder, mask_folder, prefix) in SPLITS.items():
+    for split, (image_folder, mask_folder, _) in SPLITS.items():
         pairs[split] = []
         for image_file, mask_file in paired_files(src / image_folder, src / mask_folder):
             image = read_volume(image_file, spacing=spacing_nm).array
@@ -113,6 +114,7 @@ def prepare_genc2022(src: str | os.PathLike, dest: str | os.PathLike,
                 datalist[split].append({**names, "source_image": image_file.name,
                                         "source_label": mask_file.name})
         write_datalist(datalist, tmp / DATALIST_NAME)
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700
         os.replace(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -36,6 +36,21 @@ def nifti_suffix(path: str | os.PathLike) -> str:
     return next((s for s in (".nii.gz", ".nii") if name.endswith(s)), "")
 
 
+def check_nifti_output(path: str | os.PathLike) -> str:
+    """The NIfTI suffix of an output path whose folder exists.
+
+    Raises:
+        InputError: wrong suffix or missing folder.
+    """
+    path = Path(path)
+    suffix = nifti_suffix(path)
+    if not suffix:
+        raise InputError(path, "output must end in .nii or .nii.gz")
+    if not path.parent.is_dir():
+        raise InputError(path, f"output folder {path.parent} does not exist")
+    return suffix
+
+
 def write_nifti(volume: Volume, path: str | os.PathLike) -> Path:
     """Write ``volume`` to ``path`` (``.nii`` or ``.nii.gz``) atomically.
 
@@ -47,13 +62,15 @@ def write_nifti(volume: Volume, path: str | os.PathLike) -> Path:
         The path written.
 
     Raises:
-        ValueError: if ``path`` does not end in ``.nii`` or ``.nii.gz``.
+        InputError: ``path`` does not end in ``.nii``/``.nii.gz`` or its folder does not exist.
     """
     path = Path(path)
-    suffix = nifti_suffix(path)
-    if not suffix:
-        raise ValueError(f"{path}: output must end in .nii or .nii.gz")
-    array = volume.array.astype(np.uint8) if volume.array.dtype == bool else volume.array
+    suffix = check_nifti_output(path)
+    array = volume.array
+    if array.dtype == bool:
+        array = array.astype(np.uint8)
+    elif array.dtype == np.float16:  # NIfTI-1 has no float16
+        array = array.astype(np.float32)
     data = np.transpose(array)  # (z, y, x) -> (x, y, z)
     spacing_xyz = volume.spacing[::-1]
     affine = np.diag([*spacing_xyz, *([1.0] * (3 - len(spacing_xyz))), 1.0])

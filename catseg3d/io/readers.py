@@ -36,8 +36,9 @@ from catseg3d.io.volume import Volume, exact_decimal
 TIFF_SUFFIXES = (".tif", ".tiff")
 MRC_SUFFIXES = (".mrc", ".rec", ".st", ".ali", ".map")
 SITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
+# ImageJ calibration units (compared in lower case) -> nm
 NM_PER_IMAGEJ_UNIT = {"nm": 1.0, "nanometer": 1.0, "micron": 1e3, "um": 1e3, "\u00b5m": 1e3,
-                      "\\u00b5m": 1e3, "a": 0.1, "\u00c5": 0.1, "angstrom": 0.1}
+                      "\\u00b5m": 1e3, "a": 0.1, "\u00e5": 0.1, "angstrom": 0.1}
 
 
 def natural_key(name: str) -> list:
@@ -52,7 +53,11 @@ def list_tiff_slices(folder: str | os.PathLike) -> list[Path]:
 
 
 def _tiff_calibration_nm(tif, path) -> tuple[float, float, float | None] | None:
-    """``(y, x, z-or-None)`` pixel size in nm from ImageJ metadata, or None if uncalibrated."""
+    """``(y, x, z)`` pixel size in nm from ImageJ metadata, or None if uncalibrated.
+
+    ImageJ writes ``spacing`` only when the slice distance is not 1 unit, so a missing ``spacing``
+    means 1 unit.
+    """
     metadata = tif.imagej_metadata or {}
     unit = str(metadata.get("unit", "")).strip().lower()
     if unit not in NM_PER_IMAGEJ_UNIT:
@@ -68,8 +73,8 @@ def _tiff_calibration_nm(tif, path) -> tuple[float, float, float | None] | None:
         if numerator == 0:
             raise InputError(path, f"{name} is zero")
         sizes.append(float(f"{denominator / numerator * scale:.10g}"))
-    z = metadata.get("spacing")
-    return sizes[0], sizes[1], (float(f"{float(z) * scale:.10g}") if z is not None else None)
+    z = float(metadata.get("spacing", 1.0))
+    return sizes[0], sizes[1], float(f"{z * scale:.10g}")
 
 
 def _read_tiff(path: Path) -> tuple[np.ndarray, tuple[float, ...] | None]:
@@ -77,6 +82,8 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, tuple[float, ...] | None]:
 
     try:
         with tifffile.TiffFile(path) as tif:
+            if "S" in tif.series[0].axes:
+                raise InputError(path, f"colour image (axes {tif.series[0].axes}); expected grayscale")
             array = tif.asarray()
             calibration = _tiff_calibration_nm(tif, path)
     except InputError:
@@ -89,9 +96,7 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, tuple[float, ...] | None]:
     if calibration is None:
         return array, None
     y, x, z = calibration
-    if array.ndim == 2:
-        return array, (y, x)
-    return array, (z if z is not None else x, y, x)
+    return array, ((y, x) if array.ndim == 2 else (z, y, x))
 
 
 def _read_tiff_folder(folder: Path) -> tuple[np.ndarray, tuple[float, ...] | None]:
@@ -143,15 +148,29 @@ def _read_sitk(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
     return array, tuple(exact_decimal(s) for s in reversed(image.GetSpacing()))
 
 
+def per_axis(spacing: float | Sequence[float], ndim: int, path) -> tuple[float, ...]:
+    """One spacing value per axis from one value (isotropic) or ``ndim`` values.
+
+    Raises:
+        InputError: another number of values.
+    """
+    values = [float(spacing)] if np.isscalar(spacing) else [float(s) for s in spacing]
+    if len(values) == 1:
+        values = values * ndim
+    if len(values) != ndim:
+        raise InputError(path, f"{len(values)} spacing values given for a {ndim}D image")
+    return tuple(values)
+
+
 def read_volume(path: str | os.PathLike, spacing: float | Sequence[float] | None = None,
-                fallback_spacing: Sequence[float] | None = None) -> Volume:
+                fallback_spacing: float | Sequence[float] | None = None) -> Volume:
     """Read an image, stack or volume in any supported format.
 
     Args:
         path: a file or a folder of TIFF slices (see the module docstring for formats).
         spacing: voxel size in nm overriding the file's: one value (isotropic) or one per array
             axis in ``(z, y, x)`` order.
-        fallback_spacing: voxel size in nm per array axis used only if the file holds none.
+        fallback_spacing: voxel size in nm (like ``spacing``) used only if the file holds none.
 
     Returns:
         A :class:`Volume` with a ``(y, x)`` or ``(z, y, x)`` array and its spacing in nm.
@@ -178,14 +197,9 @@ def read_volume(path: str | os.PathLike, spacing: float | Sequence[float] | None
         raise InputError(path, f"unsupported format '{suffix}' (expected TIFF, a folder of TIFF "
                                "slices, MRC/REC, NIfTI, NRRD or MHA)")
     if spacing is not None:
-        values = [float(spacing)] if np.isscalar(spacing) else [float(s) for s in spacing]
-        if len(values) == 1:
-            values = values * array.ndim
-        if len(values) != array.ndim:
-            raise InputError(path, f"{len(values)} spacing values given for a {array.ndim}D image")
-        file_spacing = tuple(values)
-    if file_spacing is None:
-        file_spacing = fallback_spacing
+        file_spacing = per_axis(spacing, array.ndim, path)
+    if file_spacing is None and fallback_spacing is not None:
+        file_spacing = per_axis(fallback_spacing, array.ndim, path)
     if file_spacing is None:
         raise InputError(path, "the file holds no voxel size; pass --spacing NM")
     try:

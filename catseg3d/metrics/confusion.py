@@ -33,12 +33,14 @@ def confusion_matrix(y_pred: np.ndarray, y: np.ndarray, num_classes: int) -> np.
     counts = np.zeros(num_classes * num_classes, dtype=np.int64)
     flat_pred, flat_truth = y_pred.reshape(-1), y.reshape(-1)
     for start in range(0, flat_truth.size, CHUNK):  # bounded temporaries for whole tomograms
-        truth = flat_truth[start:start + CHUNK].astype(np.int64)
-        pred = flat_pred[start:start + CHUNK].astype(np.int64)
+        truth, pred = flat_truth[start:start + CHUNK], flat_pred[start:start + CHUNK]
         for name, labels in (("prediction", pred), ("ground truth", truth)):
+            if labels.dtype.kind == "f" and not np.array_equal(labels, np.round(labels)):
+                raise ValueError(f"{name} labels must be whole class indices, got fractions")
             if labels.min() < 0 or labels.max() >= num_classes:
                 raise ValueError(f"{name} labels must lie in [0, {num_classes}), got [{labels.min()}, {labels.max()}]")
-        counts += np.bincount(truth * num_classes + pred, minlength=num_classes * num_classes)
+        counts += np.bincount(truth.astype(np.int64) * num_classes + pred.astype(np.int64),
+                              minlength=num_classes * num_classes)
     return counts.reshape(num_classes, num_classes)
 
 

@@ -79,10 +79,12 @@ class Evaluation:
         if len(spacing) != y.ndim:
             raise ValueError(f"{name}: spacing {spacing} does not fit a {y.ndim}D label map")
         confusion = confusion_matrix(y_pred, y, len(self.class_names))
-        classes = range(1, len(self.class_names))
-        rhd = np.stack([percentile_hausdorff(y_pred == c, y == c, self.percentiles, spacing) for c in classes])
-        status = tuple(hausdorff_status(y_pred == c, y == c) for c in classes)
-        score = ImageScore(name, confusion, spacing, rhd, status, diagonal(y.shape, spacing))
+        rhd, status = [], []
+        for label in range(1, len(self.class_names)):
+            pred_mask, truth_mask = y_pred == label, y == label
+            rhd.append(percentile_hausdorff(pred_mask, truth_mask, self.percentiles, spacing))
+            status.append(hausdorff_status(pred_mask, truth_mask))
+        score = ImageScore(name, confusion, spacing, np.stack(rhd), tuple(status), diagonal(y.shape, spacing))
         self.scores.append(score)
         if image is not None and y.ndim == 2:
             self.examples[name] = Example(np.asarray(image), y, y_pred)

@@ -1,6 +1,8 @@
 """The published figures of Genc, Kovarik & Fraser (2022) that catseg3d's reports sit beside."""
 
-CLASS_NAMES = ("background", "alumina", "pt")
+from catseg3d.io.genc2022 import CLASS_NAMES
+
+__all__ = ["CLASS_NAMES", "GENC2022_TABLE_1"]
 
 # Table 1: mean and 95 % CI over the 15 validation patches (Pt: n = 14)
 GENC2022_TABLE_1 = {
