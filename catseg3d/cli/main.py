@@ -65,6 +65,18 @@ def evaluate_command(args: argparse.Namespace) -> None:
     print(f"{args.out}: report of {report['n_images']} images written")
 
 
+def quantify_command(args: argparse.Namespace) -> None:
+    from catseg3d.io import InputError, read_volume
+    from catseg3d.quantify import write_quantification
+
+    labels = read_volume(args.labels, spacing=args.spacing)
+    if labels.array.dtype.kind not in "iub" or labels.array.min() < 0 or labels.array.max() > 2:
+        raise InputError(args.labels, f"expected integer labels 0, 1, 2, got {labels.array.dtype} values "
+                                      f"in [{labels.array.min()}, {labels.array.max()}]")
+    stats = write_quantification(labels, args.out, min_voxels=args.min_size)
+    print(f"{args.out}: {stats['pt']['count']} Pt particles; stats.json, particles.csv, report.md written")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="catseg3d", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -107,6 +119,19 @@ def build_parser() -> argparse.ArgumentParser:
                           metavar="Q", help="robust-Hausdorff percentiles (default: 50 75 90 95 99 100)")
     evaluate.add_argument("--out", type=Path, required=True, help="output folder")
     evaluate.set_defaults(func=evaluate_command)
+
+    quantify = commands.add_parser(
+        "quantify", help="Pt particles, alumina surfaces and pores of a label map, in nm",
+        description="Pt particles (26-connected: volume, equivalent diameter, centroid, attachment "
+                    "to alumina, distance to it), alumina volume and external surface area, enclosed "
+                    "pores (volume fraction, surface, sizes); writes stats.json, particles.csv, report.md.")
+    quantify.add_argument("labels", type=Path, help="label map (0 background/pores, 1 alumina, 2 Pt)")
+    quantify.add_argument("--out", type=Path, required=True, help="output folder")
+    quantify.add_argument("--min-size", type=int, default=1, metavar="VOXELS",
+                          help="leave out Pt particles smaller than this (default 1)")
+    quantify.add_argument("--spacing", type=float, nargs="+", metavar="NM",
+                          help="voxel size in nm, overriding the file's")
+    quantify.set_defaults(func=quantify_command)
     return parser
 
 

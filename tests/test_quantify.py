@@ -1,0 +1,104 @@
+"""Quantification on label volumes of known geometry, with anisotropic spacing."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from catseg3d.quantify import measure_particles, measure_support
+
+SPACING = (0.25, 0.12, 0.12)  # nm, (z, y, x)
+SHAPE = (64, 160, 160)
+SLAB = (slice(6, 50), slice(8, 152), slice(8, 152))  # 11 x 17.28 x 17.28 nm
+PORES = [((28, 50, 50), 2.0), ((28, 110, 105), 2.0)]  # (centre in voxels, radius in nm)
+PT_RADIUS = 0.9
+
+
+def sphere(center, radius):
+    grids = np.meshgrid(*[np.arange(n) for n in SHAPE], indexing="ij")
+    return sum(((g - c) * s) ** 2 for g, c, s in zip(grids, center, SPACING)) <= radius ** 2
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    labels = np.zeros(SHAPE, np.uint8)
+    labels[SLAB] = 1
+    for center, radius in PORES:
+        labels[sphere(center, radius)] = 0
+    top = 50 * SPACING[0]  # the slab's top face, nm
+    pt_centers = [(top / SPACING[0] + (PT_RADIUS - 0.1) / SPACING[0], 40, 120),  # sitting on the slab
+                  (top / SPACING[0] + (PT_RADIUS - 0.1) / SPACING[0], 120, 40),
+                  (top / SPACING[0] + (PT_RADIUS + 1.6) / SPACING[0], 80, 80)]  # 1.6 nm above it
+    for center in pt_centers:
+        labels[sphere(center, PT_RADIUS) & (labels == 0)] = 2
+    return labels
+
+
+def test_particles_count_size_and_attachment(phantom):
+    particles = measure_particles(phantom, SPACING)
+    assert len(particles) == 3
+    assert sorted(p.attached for p in particles) == [False, True, True]
+    for particle in particles:
+        assert abs(particle.diameter_nm - 2 * PT_RADIUS) <= max(0.05 * 2 * PT_RADIUS, max(SPACING))
+    floating = next(p for p in particles if not p.attached)
+    # its lowest voxel centre is the first above 12.5 + 1.6 nm, 14.25 nm; the top support voxel's 12.25 nm
+    assert floating.distance_nm == pytest.approx(2.0)
+    assert floating.centroid_nm[1] == pytest.approx(80 * 0.12, abs=0.01)
+    assert all(p.distance_nm <= SPACING[0] + 1e-9 for p in particles if p.attached)
+
+
+def test_min_size_filter(phantom):
+    labels = phantom.copy()
+    labels[2, 2, 2] = 2  # a one-voxel speck
+    assert len(measure_particles(labels, SPACING)) == 4
+    assert len(measure_particles(labels, SPACING, min_voxels=10)) == 3
+
+
+def test_support_volume_pores_and_areas(phantom):
+    stats = measure_support(phantom, SPACING)
+    a, b, c = 44 * SPACING[0], 144 * SPACING[1], 144 * SPACING[2]
+    pore_volume = 2 * 4 / 3 * math.pi * 2.0 ** 3
+    assert stats["pore_count"] == 2
+    assert stats["pore_volume_fraction"] == pytest.approx(pore_volume / (a * b * c), rel=0.02)
+    assert stats["support_volume_nm3"] == pytest.approx(a * b * c - pore_volume, rel=0.02)
+    assert stats["external_surface_nm2"] == pytest.approx(2 * (a * b + b * c + c * a), rel=0.05)
+    assert stats["pore_surface_nm2"] == pytest.approx(2 * 4 * math.pi * 2.0 ** 2, rel=0.05)
+    assert stats["pore_diameters_nm"] == pytest.approx([4.0, 4.0], rel=0.05)
+    assert stats["specific_surface_nm_1"] == pytest.approx(stats["external_surface_nm2"] / stats["support_volume_nm3"])
+
+
+def test_2d_particles_use_circle_diameters():
+    labels = np.zeros((64, 64), np.uint8)
+    grids = np.mgrid[:64, :64]
+    labels[((grids - 32) ** 2).sum(0) <= 10 ** 2] = 2
+    (particle,) = measure_particles(labels, (0.12, 0.12))
+    assert particle.diameter_nm == pytest.approx(2 * 10 * 0.12, rel=0.05)
+    assert not particle.attached and math.isnan(particle.distance_nm)
+
+
+def test_quantify_command_writes_stats_particles_and_report(phantom, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from catseg3d.io import Volume, write_nifti
+
+    write_nifti(Volume(phantom, SPACING), tmp_path / "labels.nii.gz")
+    result = subprocess.run([sys.executable, "-m", "catseg3d", "quantify", str(tmp_path / "labels.nii.gz"),
+                             "--out", str(tmp_path / "q")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    stats = json.loads((tmp_path / "q" / "stats.json").read_text())
+    assert stats["spacing_nm"] == list(SPACING) and stats["pt"]["count"] == 3
+    assert stats["pt"]["attached_fraction"] == pytest.approx(2 / 3)
+    assert stats["alumina"]["pore_count"] == 2
+    rows = (tmp_path / "q" / "particles.csv").read_text().splitlines()
+    assert len(rows) == 4 and rows[0].startswith("label,voxels,size,diameter_nm")
+    assert "Pt particles" in (tmp_path / "q" / "report.md").read_text()
+    bad = np.full((4, 4), 7, np.uint8)
+    write_nifti(Volume(bad, (1.0, 1.0)), tmp_path / "bad.nii.gz")
+    result = subprocess.run([sys.executable, "-m", "catseg3d", "quantify", str(tmp_path / "bad.nii.gz"),
+                             "--out", str(tmp_path / "b")], capture_output=True, text=True)
+    assert result.returncode == 2 and "expected integer labels 0, 1, 2" in result.stderr
+    assert not (tmp_path / "b").exists()
