@@ -102,3 +102,22 @@ def test_quantify_command_writes_stats_particles_and_report(phantom, tmp_path):
                              "--out", str(tmp_path / "b")], capture_output=True, text=True)
     assert result.returncode == 2 and "expected integer labels 0, 1, 2" in result.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_meshes_are_in_nm_and_close_the_particles(phantom, tmp_path):
+    import meshio
+
+    from catseg3d.io import Volume
+    from catseg3d.quantify import write_quantification
+
+    write_quantification(Volume(phantom, SPACING), tmp_path, mesh_format="ply")
+    alumina = meshio.read(tmp_path / "alumina.ply")
+    x, y, z = alumina.points.T  # ParaView order
+    # the slab spans voxels 6..49 (z), 8..151 (y, x): its surface lies half a voxel outside the centres
+    assert z.min() == pytest.approx(5.5 * SPACING[0], abs=SPACING[0]) and z.max() == pytest.approx(49.5 * SPACING[0], abs=SPACING[0])
+    assert x.min() == pytest.approx(7.5 * SPACING[2], abs=SPACING[2]) and y.max() == pytest.approx(151.5 * SPACING[1], abs=SPACING[1])
+    pt = meshio.read(tmp_path / "pt.ply")
+    triangles = pt.cells_dict["triangle"]
+    edges = np.sort(np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]]), axis=1)
+    _, uses = np.unique(edges, axis=0, return_counts=True)
+    assert (uses == 2).all()  # closed (watertight) surfaces

@@ -73,7 +73,7 @@ def quantify_command(args: argparse.Namespace) -> None:
     if labels.array.dtype.kind not in "iub" or labels.array.min() < 0 or labels.array.max() > 2:
         raise InputError(args.labels, f"expected integer labels 0, 1, 2, got {labels.array.dtype} values "
                                       f"in [{labels.array.min()}, {labels.array.max()}]")
-    stats = write_quantification(labels, args.out, min_voxels=args.min_size)
+    stats = write_quantification(labels, args.out, min_voxels=args.min_size, mesh_format=args.meshes)
     print(f"{args.out}: {stats['pt']['count']} Pt particles; stats.json, particles.csv, report.md written")
 
 
@@ -131,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="leave out Pt particles smaller than this (default 1)")
     quantify.add_argument("--spacing", type=float, nargs="+", metavar="NM",
                           help="voxel size in nm, overriding the file's")
+    quantify.add_argument("--meshes", choices=["ply", "stl", "vtk", "vtu", "obj"],
+                          help="also write alumina and Pt surface meshes in nm (3D maps) for ParaView")
     quantify.set_defaults(func=quantify_command)
     return parser
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from catseg3d.io.atomic import write_text
 from catseg3d.io.volume import Volume
+from catseg3d.quantify.meshes import class_mesh, write_mesh
 from catseg3d.quantify.particles import Particle, measure_particles
 from catseg3d.quantify.support import measure_support
 
@@ -79,11 +80,20 @@ def markdown(stats: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_quantification(labels: Volume, out_dir: str | os.PathLike, min_voxels: int = 1) -> dict:
-    """Write ``stats.json``, ``particles.csv`` and ``report.md`` into ``out_dir``; return the stats."""
+def write_quantification(labels: Volume, out_dir: str | os.PathLike, min_voxels: int = 1,
+                         mesh_format: str | None = None) -> dict:
+    """Write ``stats.json``, ``particles.csv`` and ``report.md`` into ``out_dir``; return the stats.
+
+    With ``mesh_format`` (``"ply"``, ``"stl"``, ``"vtk"``, ...) and a 3D map, also ``alumina.FMT``
+    and ``pt.FMT``: smoothed surface meshes in nm for ParaView (a class with no voxels gets none).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stats, particles = quantify_labels(labels, min_voxels)
+    if mesh_format is not None and labels.array.ndim == 3:
+        for name, label in (("alumina", 1), ("pt", 2)):
+            if (labels.array == label).any():
+                write_mesh(*class_mesh(labels.array == label, labels.spacing), out / f"{name}.{mesh_format}")
     write_text(out / "particles.csv", particles_csv(particles))
     write_text(out / "report.md", markdown(stats))
     write_text(out / "stats.json", json.dumps(stats, indent=1))
