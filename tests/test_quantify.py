@@ -86,8 +86,10 @@ def test_quantify_command_writes_stats_particles_and_report(phantom, tmp_path):
     from catseg3d.io import Volume, write_nifti
 
     write_nifti(Volume(phantom, SPACING), tmp_path / "labels.nii.gz")
+    write_nifti(Volume(phantom.astype(np.float32) * 100, SPACING), tmp_path / "image.nii.gz")
     result = subprocess.run([sys.executable, "-m", "catseg3d", "quantify", str(tmp_path / "labels.nii.gz"),
-                             "--out", str(tmp_path / "q")], capture_output=True, text=True)
+                             "--image", str(tmp_path / "image.nii.gz"), "--out", str(tmp_path / "q")],
+                            capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     stats = json.loads((tmp_path / "q" / "stats.json").read_text())
     assert stats["spacing_nm"] == list(SPACING) and stats["pt"]["count"] == 3
@@ -96,6 +98,8 @@ def test_quantify_command_writes_stats_particles_and_report(phantom, tmp_path):
     rows = (tmp_path / "q" / "particles.csv").read_text().splitlines()
     assert len(rows) == 4 and rows[0].startswith("label,voxels,size,diameter_nm")
     assert "Pt particles" in (tmp_path / "q" / "report.md").read_text()
+    for figure in ("orthoslices.png", "pt_diameters.png"):
+        assert (tmp_path / "q" / figure).stat().st_size > 10_000
     bad = np.full((4, 4), 7, np.uint8)
     write_nifti(Volume(bad, (1.0, 1.0)), tmp_path / "bad.nii.gz")
     result = subprocess.run([sys.executable, "-m", "catseg3d", "quantify", str(tmp_path / "bad.nii.gz"),

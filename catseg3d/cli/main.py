@@ -73,7 +73,12 @@ def quantify_command(args: argparse.Namespace) -> None:
     if labels.array.dtype.kind not in "iub" or labels.array.min() < 0 or labels.array.max() > 2:
         raise InputError(args.labels, f"expected integer labels 0, 1, 2, got {labels.array.dtype} values "
                                       f"in [{labels.array.min()}, {labels.array.max()}]")
-    stats = write_quantification(labels, args.out, min_voxels=args.min_size, mesh_format=args.meshes)
+    image = None
+    if args.image is not None:
+        image = read_volume(args.image, fallback_spacing=labels.spacing)
+        if image.array.shape != labels.array.shape:
+            raise InputError(args.image, f"shape {image.array.shape} differs from the labels' {labels.array.shape}")
+    stats = write_quantification(labels, args.out, min_voxels=args.min_size, mesh_format=args.meshes, image=image)
     print(f"{args.out}: {stats['pt']['count']} Pt particles; stats.json, particles.csv, report.md written")
 
 
@@ -126,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "to alumina, distance to it), alumina volume and external surface area, enclosed "
                     "pores (volume fraction, surface, sizes); writes stats.json, particles.csv, report.md.")
     quantify.add_argument("labels", type=Path, help="label map (0 background/pores, 1 alumina, 2 Pt)")
+    quantify.add_argument("--image", type=Path, help="the intensity volume, drawn under the labels")
     quantify.add_argument("--out", type=Path, required=True, help="output folder")
     quantify.add_argument("--min-size", type=int, default=1, metavar="VOXELS",
                           help="leave out Pt particles smaller than this (default 1)")

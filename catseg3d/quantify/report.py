@@ -12,6 +12,7 @@ import numpy as np
 
 from catseg3d.io.atomic import write_text
 from catseg3d.io.volume import Volume
+from catseg3d.quantify.figures import plot_diameters, plot_orthoslices
 from catseg3d.quantify.meshes import class_mesh, write_mesh
 from catseg3d.quantify.particles import Particle, measure_particles
 from catseg3d.quantify.support import measure_support
@@ -81,8 +82,11 @@ def markdown(stats: dict) -> str:
 
 
 def write_quantification(labels: Volume, out_dir: str | os.PathLike, min_voxels: int = 1,
-                         mesh_format: str | None = None) -> dict:
-    """Write ``stats.json``, ``particles.csv`` and ``report.md`` into ``out_dir``; return the stats.
+                         mesh_format: str | None = None, image: Volume | None = None) -> dict:
+    """Write ``stats.json``, ``particles.csv``, ``report.md`` and figures into ``out_dir``.
+
+    Figures: ``pt_diameters.png`` (when there are particles) and, for 3D maps,
+    ``orthoslices.png`` (with ``image`` underneath if given). Returns the stats.
 
     With ``mesh_format`` (``"ply"``, ``"stl"``, ``"vtk"``, ...) and a 3D map, also ``alumina.FMT``
     and ``pt.FMT``: smoothed surface meshes in nm for ParaView (a class with no voxels gets none).
@@ -95,6 +99,14 @@ def write_quantification(labels: Volume, out_dir: str | os.PathLike, min_voxels:
             if (labels.array == label).any():
                 write_mesh(*class_mesh(labels.array == label, labels.spacing), out / f"{name}.{mesh_format}")
     write_text(out / "particles.csv", particles_csv(particles))
-    write_text(out / "report.md", markdown(stats))
+    text = markdown(stats)
+    if particles:
+        plot_diameters([p.diameter_nm for p in particles], out / "pt_diameters.png", stats["pt"]["diameter_kind"])
+        text += "\n![Pt size distribution](pt_diameters.png)\n"
+    if labels.array.ndim == 3:
+        plot_orthoslices(labels.array, labels.spacing, out / "orthoslices.png",
+                         None if image is None else image.array)
+        text += "\n![orthoslices](orthoslices.png)\n"
+    write_text(out / "report.md", text)
     write_text(out / "stats.json", json.dumps(stats, indent=1))
     return stats
