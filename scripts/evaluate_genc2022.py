@@ -23,15 +23,30 @@ from catseg3d.metrics.paper import CLASS_NAMES as CLASSES
 from catseg3d.metrics.paper import GENC2022_TABLE_1
 
 
-def predict_confusion_matrices(network, preprocessing, items, inferer) -> np.ndarray:
-    """``(n_images, 3, 3)`` confusion matrices of whole-patch predictions."""
-    matrices = []
+def load_network_and_preprocessing(model: str, config_path: str = "bundle/configs/train.yaml",
+                                   key: str | None = None):
+    """The bundle's network with ``model``'s weights (eval mode) and its validation preprocessing."""
+    config = ConfigParser()
+    config.read_config(config_path)
+    network = config.get_parsed_content("network_def")
+    state = torch.load(model, map_location="cpu", weights_only=True)
+    network.load_state_dict(state[key] if key else state)
+    return network.eval(), config.get_parsed_content("validate#preprocessing")
+
+
+def predict(network, preprocessing, items, inferer):
+    """``(truth, prediction)`` label arrays of whole patches, in MONAI's ``(x, y)`` order."""
     with torch.no_grad():
         for item in items:
             data = preprocessing(item)
             pred = inferer(data["image"][None], network).argmax(1)[0]
-            matrices.append(confusion_matrix(pred.numpy(), data["label"][0].numpy().astype(np.int64), 3))
-    return np.stack(matrices)
+            yield data["label"][0].numpy().astype(np.int64), pred.numpy()
+
+
+def predict_confusion_matrices(network, preprocessing, items, inferer) -> np.ndarray:
+    """``(n_images, 3, 3)`` confusion matrices of whole-patch predictions."""
+    return np.stack([confusion_matrix(pred, truth, 3)
+                     for truth, pred in predict(network, preprocessing, items, inferer)])
 
 
 def table(summary) -> str:
@@ -52,13 +67,7 @@ INFERERS = {"float32": AutocastInferer(enabled=False, channels_last=False),
 def evaluate(model: str, dataset_dir: str, config_path: str = "bundle/configs/train.yaml",
              key: str | None = None, inferers: tuple[str, ...] = tuple(INFERERS)) -> dict[str, dict]:
     """Table 1 statistics of ``model`` on the validation list, one summary per inferer name."""
-    config = ConfigParser()
-    config.read_config(config_path)
-    network = config.get_parsed_content("network_def")
-    state = torch.load(model, map_location="cpu", weights_only=True)
-    network.load_state_dict(state[key] if key else state)
-    network.eval()
-    preprocessing = config.get_parsed_content("validate#preprocessing")
+    network, preprocessing = load_network_and_preprocessing(model, config_path, key)
     items = load_datalist(dataset_dir, "validation")
     return {name: summarize_confusion_matrices(
         predict_confusion_matrices(network, preprocessing, items, INFERERS[name]), CLASSES) for name in inferers}
