@@ -6,29 +6,14 @@ import os
 
 import numpy as np
 
-from catseg3d.io.atomic import atomic_path
+from catseg3d.io.png import pyplot, save_figure
 from catseg3d.metrics.confusion import class_scores
 from catseg3d.metrics.evaluation import Evaluation
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(figure, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(figure)
-
-
 def plot_rhd_curve(report: dict, path: str | os.PathLike) -> None:
     """Mean +/- SE of the percentile Hausdorff distance (nm) against the percentile, per class."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(5, 3.6))
     percentiles = report["percentiles"]
     for name, by_percentile in report["rhd_nm"].items():
@@ -41,12 +26,12 @@ def plot_rhd_curve(report: dict, path: str | os.PathLike) -> None:
     axis.set_title("Robust Hausdorff distance, mean ± SE over images")
     axis.legend()
     axis.grid(alpha=0.3)
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def plot_confusion(report: dict, path: str | os.PathLike) -> None:
     """The pooled confusion matrix, each truth row normalised, with pixel counts."""
-    plt = _pyplot()
+    plt = pyplot()
     counts = np.asarray(report["confusion_matrix"], dtype=np.float64)
     rows = counts / np.maximum(counts.sum(1, keepdims=True), 1)
     names = report["classes"]
@@ -60,7 +45,7 @@ def plot_confusion(report: dict, path: str | os.PathLike) -> None:
     axis.set_xlabel("predicted")
     axis.set_ylabel("truth")
     axis.set_title("Confusion matrix (rows normalised)")
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def error_map(truth: np.ndarray, prediction: np.ndarray, label: int) -> np.ndarray:
@@ -76,7 +61,7 @@ def error_map(truth: np.ndarray, prediction: np.ndarray, label: int) -> np.ndarr
 def plot_worst_images(evaluation: Evaluation, path: str | os.PathLike, count: int = 4) -> None:
     """The ``count`` kept 2D images with the lowest mean foreground DSC: image, truth, prediction
     and a false-positive/false-negative map per foreground class (like the paper's Fig. 3)."""
-    plt = _pyplot()
+    plt = pyplot()
     kept = [s for s in evaluation.scores if s.name in evaluation.examples]
     mean_dsc = [np.nanmean(class_scores(s.confusion)["dsc"][1:]) for s in kept]
     worst = [kept[i] for i in np.argsort(mean_dsc)[:count]]
@@ -98,4 +83,4 @@ def plot_worst_images(evaluation: Evaluation, path: str | os.PathLike, count: in
             axis.axis("off")
         row[0].set_title(f"{score.name}", fontsize=8)
     figure.suptitle("Worst images (false positives red, false negatives blue)", fontsize=10)
-    _save(figure, path)
+    save_figure(figure, path)

@@ -7,24 +7,9 @@ from typing import Sequence
 
 import numpy as np
 
-from catseg3d.io.atomic import atomic_path
+from catseg3d.io.png import pyplot, save_figure
 
 OVERLAY = {1: (0.6, 0.6, 0.6), 2: (0.9, 0.1, 0.1)}  # alumina grey, Pt red, as in the paper's figures
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(figure, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(figure)
 
 
 def overlay(image: np.ndarray | None, labels: np.ndarray, alpha: float = 0.45) -> np.ndarray:
@@ -45,7 +30,7 @@ def plot_orthoslices(labels: np.ndarray, spacing: Sequence[float], path: str | o
                      image: np.ndarray | None = None, point: Sequence[int] | None = None) -> None:
     """XY, XZ and YZ slices through ``point`` (voxel indices ``(z, y, x)``, default the centre),
     drawn with their physical aspect ratio (anisotropic spacing shows true shapes)."""
-    plt = _pyplot()
+    plt = pyplot()
     z, y, x = (np.asarray(labels.shape) // 2) if point is None else point
     dz, dy, dx = spacing
     views = [("XY (z = %d)" % z, np.s_[z, :, :], dy / dx), ("XZ (y = %d)" % y, np.s_[:, y, :], dz / dx),
@@ -57,15 +42,15 @@ def plot_orthoslices(labels: np.ndarray, spacing: Sequence[float], path: str | o
         axis.set_title(title)
         axis.axis("off")
     figure.suptitle("Orthoslices: alumina grey, Pt red")
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def plot_diameters(diameters_nm: Sequence[float], path: str | os.PathLike, kind: str) -> None:
     """Histogram of particle diameters in nm."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(5, 3.5))
     axis.hist(diameters_nm, bins=min(30, max(5, len(diameters_nm) // 3)), color=OVERLAY[2], edgecolor="black")
     axis.set_xlabel(f"{kind} diameter (nm)")
     axis.set_ylabel("Pt particles")
     axis.set_title(f"Pt size distribution (n = {len(diameters_nm)})")
-    _save(figure, path)
+    save_figure(figure, path)
