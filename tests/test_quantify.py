@@ -41,11 +41,14 @@ def test_particles_count_size_and_attachment(phantom):
     assert len(particles) == 3
     assert sorted(p.attached for p in particles) == [False, True, True]
     for particle in particles:
-        assert abs(particle.diameter_nm - 2 * PT_RADIUS) <= max(0.05 * 2 * PT_RADIUS, max(SPACING))
+        assert particle.diameter_nm == pytest.approx(2 * PT_RADIUS, rel=0.05)
     floating = next(p for p in particles if not p.attached)
     # its lowest voxel centre is the first above 12.5 + 1.6 nm, 14.25 nm; the top support voxel's 12.25 nm
     assert floating.distance_nm == pytest.approx(2.0)
-    assert floating.centroid_nm[1] == pytest.approx(80 * 0.12, abs=0.01)
+    top = 50 * SPACING[0]
+    assert floating.centroid_nm == pytest.approx((top + PT_RADIUS + 1.6, 80 * 0.12, 80 * 0.12), abs=0.05)
+    sitting = sorted((p for p in particles if p.attached), key=lambda p: p.centroid_nm[1])
+    assert sitting[0].centroid_nm[1:] == pytest.approx((40 * 0.12, 120 * 0.12), abs=0.01)  # (y, x) not swapped
     assert all(p.distance_nm <= SPACING[0] + 1e-9 for p in particles if p.attached)
 
 
@@ -125,3 +128,43 @@ def test_meshes_are_in_nm_and_close_the_particles(phantom, tmp_path):
     edges = np.sort(np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]]), axis=1)
     _, uses = np.unique(edges, axis=0, return_counts=True)
     assert (uses == 2).all()  # closed (watertight) surfaces
+
+
+def test_tiny_objects_cut_volumes_and_missing_classes(tmp_path):
+    import json
+
+    from catseg3d.io import Volume
+    from catseg3d.quantify import surface_area, write_quantification
+
+    block = np.zeros((16, 16, 16), np.uint8)
+    block[2:14, 2:14, 2:14] = 1
+    block[8, 8, 8] = 0  # a one-voxel pore
+    block[1, 1, 1] = 2  # a one-voxel Pt speck
+    stats = write_quantification(Volume(block, (0.5, 0.5, 0.5)), tmp_path / "tiny", mesh_format="ply")
+    assert stats["alumina"]["pore_count"] == 1 and stats["alumina"]["pore_surface_nm2"] > 0
+    assert (tmp_path / "tiny" / "pt.ply").exists()
+    # alumina filling the whole field of view has no surface: the cut faces are not surface
+    assert surface_area(np.ones((10, 10, 10), bool), (1.0, 1.0, 1.0)) == 0.0
+    half = np.zeros((10, 10, 10), bool)
+    half[:5] = True  # one internal face of 10 x 10 nm, four cut faces
+    assert surface_area(half, (1.0, 1.0, 1.0)) == pytest.approx(100.0, rel=0.02)
+    # no alumina and no Pt: valid JSON with nulls
+    write_quantification(Volume(np.zeros((8, 8, 8), np.uint8), (1.0, 1.0, 1.0)), tmp_path / "empty")
+    stats = json.loads((tmp_path / "empty" / "stats.json").read_text())
+    assert stats["alumina"]["pore_volume_fraction"] is None and stats["pt"]["count"] == 0
+
+
+def test_2d_label_map_report(tmp_path):
+    import json
+
+    from catseg3d.io import Volume
+    from catseg3d.quantify import write_quantification
+
+    labels = np.zeros((64, 64), np.uint8)
+    labels[:32] = 1
+    labels[31:36, 20:25] = 2  # touching the alumina
+    write_quantification(Volume(labels, (0.12, 0.12)), tmp_path)
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["pt"]["count"] == 1 and stats["pt"]["attached_fraction"] == 1.0
+    assert stats["pt"]["diameter_kind"] == "equivalent circle" and "alumina" not in stats
+    assert (tmp_path / "pt_diameters.png").exists() and not (tmp_path / "orthoslices.png").exists()

@@ -6,11 +6,10 @@ expects.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
-from catseg3d.io.atomic import write_text
+from catseg3d.io.jsonfile import write_json
 
 DATALIST_NAME = "datalist.json"
 PREPARE_HINT = "make it with: catseg3d prepare-genc2022 ../shared/data/genc2022 data/genc2022"
@@ -46,4 +45,4 @@ def load_datalist(dataset_dir: str | os.PathLike, key: str) -> list[dict]:
 
 def write_datalist(datalist: dict[str, list[dict]], path: str | os.PathLike) -> Path:
     """Write ``datalist`` as JSON to ``path`` atomically (temporary file, then rename)."""
-    return write_text(path, json.dumps(datalist, indent=1))
+    return write_json(path, datalist)

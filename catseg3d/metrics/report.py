@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import math
 import os
 from pathlib import Path
 
 from catseg3d.io.atomic import write_text
+from catseg3d.io.jsonfile import write_json
 from catseg3d.metrics.confusion import METRICS
 from catseg3d.metrics.evaluation import Evaluation
 from catseg3d.metrics.figures import plot_confusion, plot_rhd_curve, plot_worst_images
@@ -74,17 +73,6 @@ def per_image_csv(evaluation: Evaluation) -> str:
     return buffer.getvalue()
 
 
-def json_safe(value):
-    """``value`` with every NaN or infinity replaced by None (JSON has no NaN)."""
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def write_report(evaluation: Evaluation, out_dir: str | os.PathLike,
                  paper: dict | None = GENC2022_TABLE_1) -> dict:
     """Write ``report.json``, ``report.md``, ``per_image.csv``, ``confusion.png`` and, where the
@@ -106,5 +94,5 @@ def write_report(evaluation: Evaluation, out_dir: str | os.PathLike,
     if evaluation.examples:
         text += "\n![worst images](worst_images.png)\n"
     write_text(out / "report.md", text)
-    write_text(out / "report.json", json.dumps(json_safe(report), indent=1, allow_nan=False))
+    write_json(out / "report.json", report)
     return report

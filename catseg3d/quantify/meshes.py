@@ -8,10 +8,10 @@ from typing import Sequence
 
 import meshio
 import numpy as np
-from scipy import ndimage
 from skimage import measure
 
 from catseg3d.io.atomic import atomic_path
+from catseg3d.quantify.support import LEVEL, smoothed_mask
 
 
 def class_mesh(mask: np.ndarray, spacing: Sequence[float], smooth: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -20,7 +20,9 @@ def class_mesh(mask: np.ndarray, spacing: Sequence[float], smooth: bool = True) 
     Args:
         mask: ``(z, y, x)`` boolean.
         spacing: nm per axis.
-        smooth: mesh the mask smoothed with a one-voxel Gaussian (no staircase) instead of the raw mask.
+        smooth: mesh the mask smoothed with a one-voxel Gaussian (no staircase) instead of the raw
+            mask; smoothing rounds corners and shrinks small objects slightly (a sphere of 8 voxels'
+            radius loses about 7 % of its volume), and objects of one or two voxels stay as small blobs.
 
     Returns:
         ``(vertices, faces)``: ``(V, 3)`` float coordinates in nm in ``(x, y, z)`` order (what
@@ -31,10 +33,8 @@ def class_mesh(mask: np.ndarray, spacing: Sequence[float], smooth: bool = True) 
     """
     if mask.ndim != 3 or not mask.any():
         raise ValueError(f"need a non-empty 3D mask, got shape {mask.shape} with {int(mask.sum())} voxels")
-    volume = np.pad(mask.astype(np.float32), 2)
-    if smooth:
-        volume = ndimage.gaussian_filter(volume, sigma=1.0)
-    vertices, faces, _, _ = measure.marching_cubes(volume, level=0.5, spacing=tuple(float(s) for s in spacing))
+    volume = smoothed_mask(mask, "constant") if smooth else np.pad(mask.astype(np.float32), 2)
+    vertices, faces, _, _ = measure.marching_cubes(volume, level=LEVEL, spacing=tuple(float(s) for s in spacing))
     vertices -= 2 * np.asarray(spacing, dtype=vertices.dtype)  # undo the padding
     return vertices[:, ::-1].copy(), faces
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
 from catseg3d.io.atomic import write_text
+from catseg3d.io.jsonfile import write_json
 from catseg3d.io.volume import Volume
 from catseg3d.quantify.figures import plot_diameters, plot_orthoslices
 from catseg3d.quantify.meshes import class_mesh, write_mesh
@@ -108,5 +108,5 @@ def write_quantification(labels: Volume, out_dir: str | os.PathLike, min_voxels:
                          None if image is None else image.array)
         text += "\n![orthoslices](orthoslices.png)\n"
     write_text(out / "report.md", text)
-    write_text(out / "stats.json", json.dumps(stats, indent=1))
+    write_json(out / "stats.json", stats)
     return stats

@@ -2,7 +2,11 @@
 
 Surface areas come from scikit-image's marching cubes on the mask smoothed with a one-voxel
 Gaussian: meshing the raw binary mask overestimates a sphere's area by about 8 % (staircase),
-the smoothed mask is within 1 % for a 20-voxel radius and 5 % for 6 voxels.
+the smoothed mask is within 1 % for a 20-voxel radius and 5 % for 6 voxels. Every mask voxel is
+kept at least just above the iso-level, so objects of one or two voxels and one-voxel walls keep a
+(small) surface instead of vanishing. The volume is padded by repeating its border and the mesh
+is clipped to the field of view, so that where an object is cut by the edge of the field of view
+no surface is counted.
 """
 
 from __future__ import annotations
@@ -18,14 +22,30 @@ from catseg3d.quantify.particles import equivalent_diameter
 GAMMA_ALUMINA_DENSITY_G_CM3 = 3.65  # for the specific surface area in m^2/g
 
 
+LEVEL = 0.5
+
+
+def smoothed_mask(mask: np.ndarray, pad_mode: str) -> np.ndarray:
+    """The mask as float32, padded by 2 voxels, Gaussian-smoothed (sigma one voxel), with every mask
+    voxel kept just above :data:`LEVEL` so that no object vanishes."""
+    padded = np.pad(mask, 2, mode=pad_mode)
+    smooth = ndimage.gaussian_filter(padded.astype(np.float32), sigma=1.0)
+    return np.maximum(smooth, np.float32(LEVEL + 0.01) * padded)
+
+
 def surface_area(mask: np.ndarray, spacing: Sequence[float]) -> float:
-    """Area in nm^2 of the boundary of a 3D binary mask (0 for an empty mask)."""
-    if not mask.any():
+    """Area in nm^2 of the boundary of a 3D binary mask inside the field of view (0 if there is none)."""
+    smooth = smoothed_mask(mask, "edge")
+    if smooth.min() >= LEVEL or smooth.max() <= LEVEL:  # empty, or filling the whole field of view
         return 0.0
-    padded = np.pad(mask.astype(np.float32), 2)
-    smooth = ndimage.gaussian_filter(padded, sigma=1.0)
-    vertices, faces, _, _ = measure.marching_cubes(smooth, level=0.5, spacing=tuple(float(s) for s in spacing))
-    return float(measure.mesh_surface_area(vertices, faces))
+    spacing = np.asarray(spacing, dtype=np.float64)
+    vertices, faces, _, _ = measure.marching_cubes(smooth, level=LEVEL, spacing=tuple(spacing))
+    # the padding continues objects cut by the border; keep what lies inside the field of view,
+    # whose faces are half a voxel outside the outermost voxel centres
+    centroids = vertices[faces].mean(axis=1)
+    low, high = (2 - 0.5) * spacing, (2 + np.asarray(mask.shape) - 0.5) * spacing
+    inside = np.all((centroids >= low) & (centroids <= high), axis=1)
+    return float(measure.mesh_surface_area(vertices, faces[inside]))
 
 
 def measure_support(labels: np.ndarray, spacing: Sequence[float], support_class: int = 1,
@@ -53,7 +73,7 @@ def measure_support(labels: np.ndarray, spacing: Sequence[float], support_class:
         raise ValueError(f"support measurements need a 3D label volume and 3 spacings, got {labels.shape}, {spacing}")
     voxel = float(np.prod(spacing))
     support = labels == support_class
-    filled = ndimage.binary_fill_holes(support)
+    filled = ndimage.binary_fill_holes(support, structure=np.ones((3, 3, 3), dtype=bool))  # 26-connected
     pores = filled & (labels == background_class)
     pore_components, pore_count = ndimage.label(pores, structure=np.ones((3, 3, 3), dtype=bool))
     pore_voxels = np.bincount(pore_components.ravel(), minlength=pore_count + 1)[1:]
