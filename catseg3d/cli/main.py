@@ -82,6 +82,54 @@ def quantify_command(args: argparse.Namespace) -> None:
     print(f"{args.out}: {stats['pt']['count']} Pt particles; stats.json, particles.csv, report.md written")
 
 
+def _init_distributed() -> None:
+    """Join the process group when started by ``torchrun`` (gloo on CPU, nccl on GPUs)."""
+    import os
+
+    import torch
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        else:  # share the cores between the processes of this machine
+            local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
+
+
+def segment_command(args: argparse.Namespace) -> None:
+    import torch
+    import torch.distributed as dist
+
+    from catseg3d.inference.model import load_segmentation_model
+    from catseg3d.inference.predictor import Predictor
+    from catseg3d.inference.segment import AXIS_PLANES, segment
+    from catseg3d.io import InputError
+
+    planes = tuple(p.strip() for p in args.planes.split(",")) if args.planes else (AXIS_PLANES[args.axis],)
+    model = load_segmentation_model(args.model)  # before any work: a bad model fails fast
+    _init_distributed()
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and dist.is_initialized():
+        device = f"cuda:{torch.cuda.current_device()}"
+    try:
+        predictor = Predictor(model, window=args.window or None, overlap=args.overlap, blend=args.blend,
+                              tta=args.tta, precision=args.precision, sw_batch_size=args.sw_batch_size,
+                              device=device)
+    except ValueError as error:
+        raise InputError(model.path, str(error)) from error
+    try:
+        summary = segment(args.input, args.output, predictor, planes=planes,
+                          probabilities_path=args.probabilities, min_size=args.min_size,
+                          intensity=args.intensity, spacing=args.spacing, slab=args.slab)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    if not dist.is_initialized() or dist.get_rank() == 0:
+        print(summary.line(args.output))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="catseg3d", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -89,8 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     convert = commands.add_parser(
         "convert", help="convert a tomogram or image to NIfTI with its spacing in nm",
         description="Read a 2D TIFF, a multi-page TIFF stack, a folder of TIFF slices (natural name "
-                    "order), MRC/REC, NIfTI, NRRD or MHA and write NIfTI whose pixdim holds the "
-                    "voxel size in nm (see catseg3d.io.nifti for the conventions).")
+                    "order), MRC/REC, NIfTI, NRRD, MHA, Gatan DM3/DM4 or EMD (Velox, Berkeley) and "
+                    "write NIfTI whose pixdim holds the voxel size in nm (see catseg3d.io.nifti for the conventions).")
     convert.add_argument("input", type=Path, help="file or folder of TIFF slices")
     convert.add_argument("output", type=Path, help="output .nii or .nii.gz")
     convert.add_argument("--spacing", type=float, nargs="+", metavar="NM",
@@ -140,6 +188,43 @@ def build_parser() -> argparse.ArgumentParser:
     quantify.add_argument("--meshes", choices=["ply", "stl", "vtk", "vtu", "obj"],
                           help="also write alumina and Pt surface meshes in nm (3D maps) for ParaView")
     quantify.set_defaults(func=quantify_command)
+
+    seg = commands.add_parser(
+        "segment", help="segment a whole tomogram with a trained model (bounded memory)",
+        description="Label every voxel (0 background/pores, 1 alumina, 2 Pt) of anything convert "
+                    "reads. A 2D model runs slice by slice, a 3D model in 3D windows; NIfTI and MRC "
+                    "inputs are streamed slab by slab. Under torchrun (python -m catseg3d) the "
+                    "slices are shared between the processes.")
+    seg.add_argument("input", type=Path, help="tomogram (any format convert reads)")
+    seg.add_argument("output", type=Path, help="output labels, .nii or .nii.gz (uint8, input geometry)")
+    seg.add_argument("--model", type=Path, help="bundle folder or a model.pt in its models/ folder "
+                                                 "(default: the repository's bundle/)")
+    seg.add_argument("--axis", choices=["z", "y", "x"], default="z",
+                     help="axis the 2D model steps along (default z: xy slices)")
+    seg.add_argument("--planes", help="comma-separated slice planes averaged (tri-planar: xy,xz,yz); "
+                                      "overrides --axis")
+    seg.add_argument("--window", type=int, default=0, metavar="PIXELS",
+                     help="sliding-window size (a multiple of 32, e.g. 512); 0 (default) runs each "
+                          "slice whole")
+    seg.add_argument("--overlap", type=float, default=0.25, help="window overlap fraction (default 0.25)")
+    seg.add_argument("--blend", choices=["gaussian", "spline"], default="gaussian",
+                     help="window blending: MONAI's gaussian or the paper's spline (default gaussian)")
+    seg.add_argument("--tta", action="store_true", help="average over flips (4 per slice, 8 per 3D block)")
+    seg.add_argument("--probabilities", type=Path, metavar="P.nii.gz",
+                     help="also write class probabilities (4D, uint8 scaled by 1/255)")
+    seg.add_argument("--min-size", type=int, default=0, metavar="VOXELS",
+                     help="relabel components smaller than this by their surroundings (default off)")
+    seg.add_argument("--precision", choices=["auto", "bfloat16", "float32"], default="auto",
+                     help="auto: bfloat16 where the CPU/GPU has it natively, else float32")
+    seg.add_argument("--intensity", choices=["auto", "fixed", "percentile"], default="auto",
+                     help="intensity mapping to the training range (default auto: fixed for 8-bit "
+                          "input, percentile otherwise)")
+    seg.add_argument("--spacing", type=float, nargs="+", metavar="NM",
+                     help="voxel size in nm, overriding the file's")
+    seg.add_argument("--slab", type=int, default=4, metavar="SLICES", help="slices per step (default 4)")
+    seg.add_argument("--sw-batch-size", type=int, default=1, help="windows per network call (default 1)")
+    seg.add_argument("--device", help="cpu or cuda (default: cuda if available)")
+    seg.set_defaults(func=segment_command)
     return parser
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Sequence
 
 import nibabel as nib
 import numpy as np
@@ -51,6 +52,33 @@ def check_nifti_output(path: str | os.PathLike) -> str:
     return suffix
 
 
+def nifti_header(shape: Sequence[int], spacing: Sequence[float], dtype: np.dtype | type,
+                 channels: int = 1) -> nib.Nifti1Header:
+    """A NIfTI-1 header following the conventions above.
+
+    Args:
+        shape: numpy ``(y, x)`` or ``(z, y, x)`` shape of one channel.
+        spacing: voxel size in nm, in the same order.
+        dtype: the data type stored.
+        channels: more than 1 adds a fourth NIfTI axis (``(x, y, z, c)``), e.g. one probability
+            map per class.
+    """
+    spacing_xyz = tuple(float(s) for s in spacing[::-1])
+    shape_xyz = tuple(int(s) for s in shape[::-1])
+    if channels > 1:
+        shape_xyz = (*shape_xyz, *([1] * (3 - len(shape_xyz))), channels)
+    affine = np.diag([*spacing_xyz, *([1.0] * (3 - len(spacing_xyz))), 1.0])
+    header = nib.Nifti1Header()
+    header.set_data_shape(shape_xyz)
+    header.set_data_dtype(dtype)
+    header.set_xyzt_units(xyz="unknown")
+    header.set_zooms((*spacing_xyz, *([1.0] * (len(shape_xyz) - len(spacing_xyz)))))
+    header["descrip"] = DESCRIPTION
+    header.set_qform(affine, code=1)
+    header.set_sform(affine, code=1)
+    return header
+
+
 def write_nifti(volume: Volume, path: str | os.PathLike) -> Path:
     """Write ``volume`` to ``path`` (``.nii`` or ``.nii.gz``) atomically.
 
@@ -71,16 +99,7 @@ def write_nifti(volume: Volume, path: str | os.PathLike) -> Path:
         array = array.astype(np.uint8)
     elif array.dtype == np.float16:  # NIfTI-1 has no float16
         array = array.astype(np.float32)
-    data = np.transpose(array)  # (z, y, x) -> (x, y, z)
-    spacing_xyz = volume.spacing[::-1]
-    affine = np.diag([*spacing_xyz, *([1.0] * (3 - len(spacing_xyz))), 1.0])
-    image = nib.Nifti1Image(data, affine)
-    header = image.header
-    header.set_xyzt_units(xyz="unknown")
-    header.set_zooms(spacing_xyz)
-    header["descrip"] = DESCRIPTION
-    image.set_qform(affine, code=1)
-    image.set_sform(affine, code=1)
+    image = nib.Nifti1Image(np.transpose(array), None, nifti_header(array.shape, volume.spacing, array.dtype))
     with atomic_path(path, suffix=suffix) as tmp:
         nib.save(image, tmp)
     return path
@@ -105,8 +124,11 @@ def read_nifti(path: str | os.PathLike) -> Volume:
     if ndim > 3:
         raise InputError(path, f"expected a 2D or 3D image, got shape {data.shape}")
     data = data.reshape(data.shape[:ndim])
-    unit = image.header.get_xyzt_units()[0]
-    scale = NM_PER_UNIT.get(unit, 1.0)
-    zooms = image.header.get_zooms()[:ndim]
-    spacing_xyz = [float(f"{exact_decimal(z) * scale:.12g}") for z in zooms]
-    return Volume(np.ascontiguousarray(np.transpose(data)), tuple(spacing_xyz[::-1]))
+    return Volume(np.ascontiguousarray(np.transpose(data)), nifti_spacing_nm(image.header, ndim))
+
+
+def nifti_spacing_nm(header: nib.Nifti1Header, ndim: int) -> tuple[float, ...]:
+    """Voxel size in nm of the first ``ndim`` axes, in numpy order (``(z, y, x)`` or ``(y, x)``)."""
+    scale = NM_PER_UNIT.get(header.get_xyzt_units()[0], 1.0)
+    spacing_xyz = [float(f"{exact_decimal(z) * scale:.12g}") for z in header.get_zooms()[:ndim]]
+    return tuple(spacing_xyz[::-1])

@@ -14,6 +14,8 @@ folder of ``.tif`` slices     as for one TIFF, from the first slice, isotropic
 ``.nii``/``.nii.gz``          ``pixdim`` with the header's unit (see :mod:`catseg3d.io.nifti`)
 ``.nrrd``/``.nhdr``/``.mha``/ SimpleITK spacing, taken as nm
 ``.mhd``
+``.dm3``/``.dm4`` (Gatan),    the axis calibrations (nm, um, Angstrom, pm or m) if every axis
+``.emd`` (Velox, NCEM)        has one (see :mod:`catseg3d.io.microscope`; tilt series refused)
 ============================  ===============================================================
 
 An explicit ``spacing`` always wins. If neither the file nor the caller gives one, reading
@@ -30,6 +32,7 @@ from typing import Sequence
 import numpy as np
 
 from catseg3d.io.errors import InputError
+from catseg3d.io.microscope import MICROSCOPE_SUFFIXES, read_microscope_volume
 from catseg3d.io.nifti import nifti_suffix, read_nifti
 from catseg3d.io.volume import Volume, exact_decimal
 
@@ -128,11 +131,17 @@ def _read_mrc(path: Path) -> tuple[np.ndarray, tuple[float, ...] | None]:
         raise InputError(path, f"cannot read MRC ({error})") from error
     if array.ndim not in (2, 3):
         raise InputError(path, f"expected a 2D or 3D MRC, got shape {array.shape}")
+    return array, mrc_spacing_nm(voxel, array.ndim)
+
+
+def mrc_spacing_nm(voxel, ndim: int) -> tuple[float, ...] | None:
+    """``(z, y, x)`` (or ``(y, x)``) voxel size in nm of an MRC ``voxel_size`` record (Angstrom),
+    or None if the header holds none (zeros)."""
     zyx_angstrom = (float(voxel.z), float(voxel.y), float(voxel.x))
     if not all(v > 0 for v in zyx_angstrom):
-        return array, None
+        return None
     spacing = tuple(float(f"{exact_decimal(v) / 10:.10g}") for v in zyx_angstrom)
-    return array, spacing[-array.ndim:]
+    return spacing[-ndim:]
 
 
 def _read_sitk(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
@@ -193,9 +202,11 @@ def read_volume(path: str | os.PathLike, spacing: float | Sequence[float] | None
         array, file_spacing = volume.array, volume.spacing
     elif suffix in SITK_SUFFIXES:
         array, file_spacing = _read_sitk(path)
+    elif suffix in MICROSCOPE_SUFFIXES:
+        array, file_spacing = read_microscope_volume(path)
     else:
         raise InputError(path, f"unsupported format '{suffix}' (expected TIFF, a folder of TIFF "
-                               "slices, MRC/REC, NIfTI, NRRD or MHA)")
+                               "slices, MRC/REC, NIfTI, NRRD, MHA, DM3/DM4 or EMD)")
     if spacing is not None:
         file_spacing = per_axis(spacing, array.ndim, path)
     if file_spacing is None and fallback_spacing is not None:

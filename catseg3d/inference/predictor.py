@@ -1,0 +1,153 @@
+"""Class probabilities of 8-bit slices or blocks from a :class:`SegmentationModel`.
+
+Windowing, blending and padding are MONAI's :class:`~monai.inferers.SlidingWindowInferer`;
+mixed precision and channels-last come from :class:`catseg3d.engines.AutocastInferer`. Options
+beyond the paper, each measured in ``docs/results.md``:
+
+* ``window=None``: the whole slice in one pass (the network is fully convolutional), padded by
+  edge replication to a multiple of its down-sampling factor; no seams, no overlap cost.
+* ``blend="spline"``: the squared-spline window of the paper's patch blending (Smoothly-Blend-
+  Image-Patches) instead of MONAI's gaussian.
+* ``tta=True``: the probabilities averaged over the four flips of each slice (eight for 3D).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+
+import numpy as np
+import torch
+from monai.inferers import SlidingWindowInferer
+from scipy.signal.windows import triang
+
+from catseg3d.engines import AutocastInferer, memory_format_for
+from catseg3d.inference.model import SegmentationModel
+
+BLENDS = ("gaussian", "spline")
+PRECISIONS = ("auto", "bfloat16", "float32")
+log = logging.getLogger(__name__)
+
+
+def spline_window(size: int, power: int = 2) -> np.ndarray:
+    """The 1D squared-spline window of Smoothly-Blend-Image-Patches, mean 1, ``(size,)`` float64."""
+    quarter = size // 4
+    outer = (np.abs(2 * triang(size)) ** power) / 2
+    outer[quarter:-quarter] = 0
+    inner = 1 - (np.abs(2 * (triang(size) - 1)) ** power) / 2
+    inner[:quarter] = 0
+    inner[-quarter:] = 0
+    window = inner + outer
+    return window / window.mean()
+
+
+class SplineWindowInferer(SlidingWindowInferer):
+    """:class:`SlidingWindowInferer` blending with the separable :func:`spline_window`."""
+
+    def __init__(self, roi_size: tuple[int, ...], **kwargs) -> None:
+        super().__init__(roi_size, **kwargs)
+        weights = np.ones(())
+        for size in roi_size:
+            weights = np.multiply.outer(weights, spline_window(size))
+        self.roi_weight_map = torch.as_tensor(weights, dtype=torch.float32)
+
+
+def cpu_has_native_bfloat16() -> bool:
+    """True where the CPU computes bfloat16 natively (AVX512-BF16 or AMX)."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``bfloat16`` or ``float32`` for ``precision`` (one of :data:`PRECISIONS`) on ``device``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda" or cpu_has_native_bfloat16():
+        return "bfloat16"
+    log.warning("this CPU has no native bfloat16 (AVX512-BF16 or AMX): running in float32")
+    return "float32"
+
+
+def round_up(size: int, multiple: int) -> int:
+    return -(-size // multiple) * multiple
+
+
+class Predictor:
+    """Softmax probabilities of uint8 images (levels 0-255; the network sees level / 255).
+
+    Args:
+        model: the loaded model.
+        window: square (cubic) window edge in voxels, a multiple of ``model.size_multiple``;
+            None runs each slice (or block) whole.
+        overlap: fraction of a window shared with its neighbour.
+        blend: ``gaussian`` (MONAI) or ``spline`` (the paper's blending).
+        tta: average over flips.
+        precision: ``auto``, ``bfloat16`` or ``float32`` (``auto``: bfloat16 on CUDA or a CPU
+            with native bfloat16, else float32 with a warning).
+        channels_last: channels-last memory format (faster on CPU).
+        sw_batch_size: windows per network call.
+        device: where the network runs.
+
+    Call with ``(n, rows, cols)`` slices (2D model) or one ``(z, y, x)`` block (3D model); returns
+    float32 ``(n, C, rows, cols)`` or ``(C, z, y, x)``. Arrays are in numpy order; the network
+    sees them transposed (MONAI's NIfTI order), as in training.
+    """
+
+    def __init__(self, model: SegmentationModel, window: int | None = 512, overlap: float = 0.25,
+                 blend: str = "gaussian", tta: bool = False, precision: str = "auto",
+                 channels_last: bool = True, sw_batch_size: int = 1,
+                 device: torch.device | str = "cpu") -> None:
+        if blend not in BLENDS:
+            raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
+        if window is not None and (window <= 0 or window % model.size_multiple):
+            raise ValueError(f"window must be a positive multiple of {model.size_multiple}, got {window}")
+        if not 0 <= overlap < 1:
+            raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+        self.model, self.window, self.overlap, self.blend = model, window, overlap, blend
+        self.tta, self.sw_batch_size = tta, sw_batch_size
+        self.device = torch.device(device)
+        self.precision = resolve_precision(precision, self.device)
+        self.channels_last = channels_last
+        self.network = model.network.to(self.device)
+        if channels_last:
+            self.network = self.network.to(memory_format=memory_format_for(model.spatial_dims + 2))
+
+    def _windows(self, spatial: tuple[int, ...]) -> SlidingWindowInferer:
+        if self.window is None:  # one window covering the whole (padded) slice
+            roi = tuple(round_up(s, self.model.size_multiple) for s in spatial)
+            return SlidingWindowInferer(roi, overlap=0.0, padding_mode="replicate")
+        roi = (self.window,) * len(spatial)
+        kwargs = dict(sw_batch_size=self.sw_batch_size, overlap=self.overlap, padding_mode="replicate")
+        if self.blend == "spline":
+            return SplineWindowInferer(roi, **kwargs)
+        return SlidingWindowInferer(roi, mode="gaussian", **kwargs)
+
+    def _run_network(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=memory_format_for(x.ndim))
+        return self.network(x)
+
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """Softmax ``(B, C, *spatial)`` of network-order inputs ``(B, 1, *spatial)`` in [0, 1]."""
+        inferer = AutocastInferer(self._windows(tuple(x.shape[2:])), enabled=self.precision == "bfloat16",
+                                  channels_last=False)
+        dims = range(2, x.ndim)
+        flips = [f for k in range(len(dims) + 1) for f in itertools.combinations(dims, k)] if self.tta else [()]
+        total = None
+        for flip in flips:
+            xf = torch.flip(x, flip) if flip else x
+            p = torch.softmax(inferer(xf, self._run_network), dim=1)
+            p = torch.flip(p, flip) if flip else p
+            total = p if total is None else total.add_(p)
+        return total / len(flips)
+
+    @torch.inference_mode()
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device, torch.float32).div_(255.0)
+        if self.model.spatial_dims == 2:  # (n, rows, cols) -> (n, 1, cols, rows)
+            p = self.probabilities(x.transpose(1, 2)[:, None])
+            return p.transpose(2, 3).cpu().numpy()
+        p = self.probabilities(x.permute(2, 1, 0)[None, None])[0]  # (z, y, x) -> (1, 1, x, y, z)
+        return p.permute(0, 3, 2, 1).cpu().numpy()

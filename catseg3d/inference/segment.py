@@ -1,0 +1,254 @@
+"""Segment a whole tomogram with bounded memory: read, map, predict and write slab by slab.
+
+Paths through :func:`segment`:
+
+* **Streaming** (a 2D model on ``xy`` slices, or a 3D model): the input is read in slabs of
+  ``slab`` slices (3D: blocks with a half-window halo on each side, of which only the centre is
+  kept), mapped to uint8 levels, predicted, and the labels (and optional probabilities) are
+  appended to raw part files. Memory holds one slab; nothing grows with the number of slices.
+  Under ``torchrun`` the slices are split into one contiguous shard per process and rank 0
+  assembles the parts, so the file equals what one process writes.
+* **Other planes** (a 2D model on ``xz``/``yz`` slices, or several planes averaged: tri-planar
+  fusion): the mapped input is held as a uint8 volume and the class probabilities are summed in
+  a float32 memory map on disk beside the output, never in RAM.
+
+The output is a uint8 label NIfTI with the input's geometry (shape, spacing in nm, affine
+convention of :mod:`catseg3d.io.nifti`); probabilities go to a 4D NIfTI ``(x, y, z, class)``
+stored as uint8 with ``scl_slope = 1/255`` so that readers see values in [0, 1].
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from catseg3d.inference.intensity import to_uint8
+from catseg3d.inference.postprocess import remove_small_components
+from catseg3d.inference.predictor import Predictor
+from catseg3d.io.errors import InputError
+from catseg3d.io.nifti import check_nifti_output, nifti_header
+from catseg3d.io.nifti_stream import write_nifti_from_parts
+from catseg3d.io.slabs import SlabReader, open_slabs
+
+PLANE_NORMALS = {"xy": 0, "xz": 1, "yz": 2}  # numpy axis normal to each slice plane
+AXIS_PLANES = {"z": "xy", "y": "xz", "x": "yz"}
+PERCENTILE_SAMPLE_SLICES = 16
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SegmentSummary:
+    """What :func:`segment` did.
+
+    Attributes:
+        shape: output shape, numpy ``(z, y, x)`` (``(1, y, x)`` for a 2D image).
+        seconds: wall time.
+        class_fractions: class name -> fraction of voxels.
+        precision: ``bfloat16`` or ``float32``.
+        intensity_window: raw values mapped to levels 0 and 255.
+        removed_components: components relabelled by ``min_size``.
+    """
+
+    shape: tuple[int, ...]
+    seconds: float
+    class_fractions: dict[str, float]
+    precision: str
+    intensity_window: tuple[float, float]
+    removed_components: int = 0
+
+    def line(self, output: str | Path) -> str:
+        voxels = int(np.prod(self.shape))
+        fractions = ", ".join(f"{name} {100 * f:.2f} %" for name, f in self.class_fractions.items())
+        return (f"{output}: {'x'.join(map(str, self.shape))} voxels in {self.seconds:.1f} s "
+                f"({voxels / self.seconds / 1e6:.2f} M voxels/s, {self.precision}); {fractions}")
+
+
+def distributed_rank_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def sample_slices(reader: SlabReader) -> list[np.ndarray]:
+    """Up to :data:`PERCENTILE_SAMPLE_SLICES` evenly spaced slices, for percentile mapping."""
+    count = min(PERCENTILE_SAMPLE_SLICES, reader.shape[0])
+    indices = np.unique(np.linspace(0, reader.shape[0] - 1, count).round().astype(int))
+    return [reader.read(i, i + 1) for i in indices]
+
+
+def _shared_work_dir(output: Path, world: int) -> Path:
+    """A fresh folder beside ``output`` for part files, the same one on every rank."""
+    rank = distributed_rank_world()[0]
+    names = [tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".parts", dir=output.parent)
+             if rank == 0 else None]
+    if world > 1:
+        dist.broadcast_object_list(names, src=0)
+    return Path(names[0])
+
+
+class _PartWriter:
+    """Append uint8 label and probability slabs of one rank to raw part files."""
+
+    def __init__(self, stack: ExitStack, work: Path, rank: int, num_classes: int, with_probabilities: bool):
+        self.labels = stack.enter_context(open(work / f"labels.{rank:04d}", "wb"))
+        self.probabilities = [stack.enter_context(open(work / f"prob{c}.{rank:04d}", "wb"))
+                              for c in range(num_classes)] if with_probabilities else []
+        self.counts = np.zeros(num_classes, dtype=np.int64)
+
+    def write(self, probabilities: np.ndarray) -> None:
+        """``probabilities``: float ``(C, n, y, x)`` of ``n`` whole z slices."""
+        labels = probabilities.argmax(0).astype(np.uint8)
+        labels.tofile(self.labels)
+        self.counts += np.bincount(labels.ravel(), minlength=len(self.counts))
+        for channel, file in zip(probabilities, self.probabilities):
+            np.rint(np.clip(channel, 0, 1) * 255).astype(np.uint8).tofile(file)
+
+
+def _stream(reader: SlabReader, predictor: Predictor, window, writer: _PartWriter, start: int, stop: int,
+            slab: int, bar: tqdm) -> None:
+    """Predict slices ``start:stop`` slab by slab (3D: blocks with a halo) into ``writer``."""
+    spatial_dims = predictor.model.spatial_dims
+    halo = 0 if spatial_dims == 2 or predictor.window is None else predictor.window // 2
+    step = slab if spatial_dims == 2 else (predictor.window or reader.shape[0])
+    for z0 in range(start, stop, step):
+        z1 = min(z0 + step, stop)
+        lo, hi = max(z0 - halo, 0), min(z1 + halo, reader.shape[0])
+        images = to_uint8(reader.read(lo, hi), window)
+        if spatial_dims == 2:
+            probabilities = predictor(images).transpose(1, 0, 2, 3)
+        else:
+            probabilities = predictor(images)[:, z0 - lo:z1 - lo]
+        writer.write(probabilities)
+        bar.update(z1 - z0)
+
+
+def _planes(reader: SlabReader, predictor: Predictor, window, planes: tuple[str, ...], writer: _PartWriter,
+            work: Path, slab: int, bar: tqdm) -> None:
+    """Average the 2D model's probabilities over ``planes``, summed in a disk memory map."""
+    volume = np.empty(reader.shape, dtype=np.uint8)
+    for z0 in range(0, reader.shape[0], slab):
+        volume[z0:z0 + slab] = to_uint8(reader.read(z0, min(z0 + slab, reader.shape[0])), window)
+    total = np.lib.format.open_memmap(work / "probability_sum.npy", mode="w+", dtype=np.float32,
+                                      shape=(predictor.model.num_classes, *reader.shape))
+    for plane in planes:
+        axis = PLANE_NORMALS[plane]
+        for i0 in range(0, reader.shape[axis], slab):
+            index = slice(i0, min(i0 + slab, reader.shape[axis]))
+            images = np.moveaxis(volume[(slice(None),) * axis + (index,)], axis, 0)
+            probabilities = np.moveaxis(predictor(images), 0, 1 + axis)  # (C, ...) in place order
+            total[(slice(None),) * (1 + axis) + (index,)] += probabilities
+            bar.update(index.stop - index.start)
+    del volume
+    for z0 in range(0, reader.shape[0], slab):
+        writer.write(np.asarray(total[:, z0:z0 + slab]) / len(planes))
+
+
+def segment(input_path: str | Path, output_path: str | Path, predictor: Predictor,
+            planes: tuple[str, ...] = ("xy",), probabilities_path: str | Path | None = None,
+            min_size: int = 0, intensity: str = "auto", spacing=None, slab: int = 8,
+            progress: bool = True) -> SegmentSummary:
+    """Segment ``input_path`` into the uint8 label NIfTI ``output_path``.
+
+    Args:
+        input_path: anything :func:`catseg3d.io.slabs.open_slabs` opens (a 2D image counts as one
+            ``xy`` slice).
+        output_path: ``.nii``/``.nii.gz`` labels, same shape and spacing as the input.
+        predictor: the model and how to run it.
+        planes: slice planes of a 2D model, among ``xy`` (normal to z), ``xz``, ``yz``; several
+            are averaged (tri-planar fusion). A 3D model takes ``("xy",)``, meaning the volume.
+        probabilities_path: optional 4D NIfTI of class probabilities (uint8, ``scl_slope`` 1/255).
+        min_size: relabel components smaller than this many voxels
+            (:func:`catseg3d.inference.postprocess.remove_small_components`); holds the label
+            volume in memory.
+        intensity: ``auto``, ``fixed`` or ``percentile`` (:mod:`catseg3d.inference.intensity`).
+        spacing: voxel size in nm overriding the file's.
+        slab: slices read, predicted and written at a time.
+        progress: show a progress bar (rank 0 only).
+
+    Under ``torch.distributed`` every rank calls this with the same arguments; the streaming
+    path splits the slices between ranks and rank 0 writes the files.
+
+    Raises:
+        InputError: bad input, output path or option (nothing is written).
+    """
+    started = time.perf_counter()
+    rank, world = distributed_rank_world()
+    output_path = Path(output_path)
+    check_nifti_output(output_path)
+    if probabilities_path is not None:
+        check_nifti_output(probabilities_path)
+    planes = tuple(dict.fromkeys(planes))
+    if not planes or any(p not in PLANE_NORMALS for p in planes):
+        raise InputError(output_path, f"planes must be among {tuple(PLANE_NORMALS)}, got {planes}")
+    model = predictor.model
+    with open_slabs(input_path, spacing) as reader:
+        streaming = planes == ("xy",)
+        if model.spatial_dims == 3 and (reader.ndim == 2 or not streaming):
+            raise InputError(input_path, "a 3D model needs a 3D volume and segments it whole "
+                                         "(no --planes/--axis)")
+        if reader.ndim == 2 and not streaming:
+            raise InputError(input_path, "a 2D image has only the xy plane")
+        if not streaming and world > 1:
+            raise InputError(input_path, "--planes/--axis other than xy run in one process only")
+        try:
+            window = model.intensity.window(intensity, reader.dtype, sample_slices(reader)
+                                            if model.intensity.resolve(intensity, reader.dtype) == "percentile"
+                                            else ())
+        except ValueError as error:
+            raise InputError(input_path, str(error)) from error
+        num_classes = model.num_classes
+        work = _shared_work_dir(output_path, world)
+        try:
+            start, stop = reader.shape[0] * rank // world, reader.shape[0] * (rank + 1) // world
+            total_steps = (stop - start) if streaming else sum(reader.shape[PLANE_NORMALS[p]] for p in planes)
+            with ExitStack() as stack:
+                writer = _PartWriter(stack, work, rank, num_classes, probabilities_path is not None)
+                bar = stack.enter_context(tqdm(total=total_steps, unit="slice", disable=not progress or rank > 0,
+                                               desc=f"segment {Path(input_path).name}"))
+                if streaming:
+                    _stream(reader, predictor, window, writer, start, stop, slab, bar)
+                else:
+                    _planes(reader, predictor, window, planes, writer, work, slab, bar)
+            counts = torch.from_numpy(writer.counts)
+            if world > 1:
+                dist.all_reduce(counts)
+                dist.barrier()
+            removed = 0
+            if rank == 0:
+                label_parts = [work / f"labels.{r:04d}" for r in range(world)]
+                if min_size > 1:
+                    labels = np.concatenate([np.fromfile(p, dtype=np.uint8) for p in label_parts])
+                    labels = labels.reshape(reader.shape[-reader.ndim:])
+                    removed = remove_small_components(labels, min_size)
+                    counts = torch.from_numpy(np.bincount(labels.ravel(), minlength=num_classes))
+                    for part in label_parts[1:]:
+                        part.unlink()
+                    label_parts = label_parts[:1]
+                    labels.tofile(label_parts[0])
+                    del labels
+                shape = reader.shape[-reader.ndim:]
+                write_nifti_from_parts(output_path, nifti_header(shape, reader.spacing, np.uint8), label_parts)
+                if probabilities_path is not None:
+                    header = nifti_header(shape, reader.spacing, np.uint8, channels=num_classes)
+                    header.set_slope_inter(1 / 255, 0)
+                    write_nifti_from_parts(probabilities_path, header,
+                                           [work / f"prob{c}.{r:04d}" for c in range(num_classes) for r in range(world)])
+            if world > 1:
+                dist.barrier()
+        finally:
+            if rank == 0:
+                shutil.rmtree(work, ignore_errors=True)
+    fractions = counts.double() / counts.sum()
+    return SegmentSummary(tuple(reader.shape), time.perf_counter() - started,
+                          dict(zip(model.class_names, fractions.tolist())), predictor.precision,
+                          window, removed)
