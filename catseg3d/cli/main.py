@@ -119,6 +119,7 @@ def segment_command(args: argparse.Namespace) -> None:
                               device=device)
     except ValueError as error:
         raise InputError(model.path, str(error)) from error
+    rank = dist.get_rank() if dist.is_initialized() else 0
     try:
         summary = segment(args.input, args.output, predictor, planes=planes,
                           probabilities_path=args.probabilities, min_size=args.min_size,
@@ -126,7 +127,7 @@ def segment_command(args: argparse.Namespace) -> None:
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
-    if not dist.is_initialized() or dist.get_rank() == 0:
+    if rank == 0:
         print(summary.line(args.output))
 
 

@@ -1,7 +1,7 @@
 """Load a trained segmentation model with what inference needs to know about it.
 
 A model is a MONAI bundle: ``configs/metadata.json`` (class names, channels, and the
-``intensity_mapping`` of :mod:`catseg3d.inference.intensity`) and ``models/model.pt``, a flat
+``intensity_mapping`` of :mod:`catseg3d.transforms.intensity`) and ``models/model.pt``, a flat
 state_dict of :class:`catseg3d.networks.PaperUNet`. The network's dimensionality, width and depth
 are read from the weights' shapes, so 2D and 3D models and narrower variants load alike.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from catseg3d.inference.intensity import IntensityMapping
+from catseg3d.transforms.intensity import IntensityMapping
 from catseg3d.io.errors import InputError
 from catseg3d.networks import PaperUNet
 

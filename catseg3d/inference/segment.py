@@ -32,7 +32,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from catseg3d.inference.intensity import to_uint8
+from catseg3d.transforms.intensity import sample_indices, to_uint8
 from catseg3d.inference.postprocess import remove_small_components
 from catseg3d.inference.predictor import Predictor
 from catseg3d.io.errors import InputError
@@ -42,7 +42,6 @@ from catseg3d.io.slabs import SlabReader, open_slabs
 
 PLANE_NORMALS = {"xy": 0, "xz": 1, "yz": 2}  # numpy axis normal to each slice plane
 AXIS_PLANES = {"z": "xy", "y": "xz", "x": "yz"}
-PERCENTILE_SAMPLE_SLICES = 16
 log = logging.getLogger(__name__)
 
 
@@ -80,10 +79,8 @@ def distributed_rank_world() -> tuple[int, int]:
 
 
 def sample_slices(reader: SlabReader) -> list[np.ndarray]:
-    """Up to :data:`PERCENTILE_SAMPLE_SLICES` evenly spaced slices, for percentile mapping."""
-    count = min(PERCENTILE_SAMPLE_SLICES, reader.shape[0])
-    indices = np.unique(np.linspace(0, reader.shape[0] - 1, count).round().astype(int))
-    return [reader.read(i, i + 1) for i in indices]
+    """The z slices percentiles are taken over (:func:`catseg3d.transforms.intensity.sample_indices`)."""
+    return [reader.read(i, i + 1) for i in sample_indices(reader.shape[0])]
 
 
 def _shared_work_dir(output: Path, world: int) -> Path:
@@ -170,7 +167,7 @@ def segment(input_path: str | Path, output_path: str | Path, predictor: Predicto
         min_size: relabel components smaller than this many voxels
             (:func:`catseg3d.inference.postprocess.remove_small_components`); holds the label
             volume in memory.
-        intensity: ``auto``, ``fixed`` or ``percentile`` (:mod:`catseg3d.inference.intensity`).
+        intensity: ``auto``, ``fixed`` or ``percentile`` (:mod:`catseg3d.transforms.intensity`).
         spacing: voxel size in nm overriding the file's.
         slab: slices read, predicted and written at a time.
         progress: show a progress bar (rank 0 only).

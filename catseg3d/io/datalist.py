@@ -46,3 +46,18 @@ def load_datalist(dataset_dir: str | os.PathLike, key: str) -> list[dict]:
 def write_datalist(datalist: dict[str, list[dict]], path: str | os.PathLike) -> Path:
     """Write ``datalist`` as JSON to ``path`` atomically (temporary file, then rename)."""
     return write_json(path, datalist)
+
+
+def image_datalist(folder: str | os.PathLike) -> list[dict]:
+    """``[{"image": path}]`` for the ``.nii``/``.nii.gz`` files of ``folder``, in name order.
+
+    Raises:
+        SystemExit: one line, if the folder is missing or holds no NIfTI file (bundle configs
+            parse this, see :class:`DatalistNotFound`).
+    """
+    folder = Path(folder)
+    files = sorted(p for p in folder.glob("*.nii*") if p.name.endswith((".nii", ".nii.gz"))) \
+        if folder.is_dir() else []
+    if not files:
+        raise SystemExit(f"catseg3d: {folder}: no .nii or .nii.gz files to segment")
+    return [{"image": str(p)} for p in files]

@@ -48,8 +48,8 @@ def write_nifti_from_parts(path: str | os.PathLike, header: nib.Nifti1Header,
         opener = (lambda p: gzip.open(p, "wb", compresslevel=compresslevel)) if suffix == ".nii.gz" \
             else (lambda p: open(p, "wb"))
         with opener(tmp) as out:
-            header.write_to(out)
-            out.write(b"\x00" * (DATA_OFFSET - header.sizeof_hdr))
+            header.write_to(out)  # the 348-byte header and the 4-byte extension flag
+            out.write(b"\x00" * (DATA_OFFSET - out.tell()))
             for part in parts:
                 with open(part, "rb") as source:
                     shutil.copyfileobj(source, out, length=16 << 20)

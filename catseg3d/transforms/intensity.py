@@ -14,16 +14,27 @@ the bundle's ``configs/metadata.json`` (key ``intensity_mapping``), maps them in
 
 Either way the result is quantised to 256 levels, as the training slices were, and stored as
 uint8 (level / 255 is the network input): the mapped volume costs one byte per voxel.
+
+Percentiles are taken over :data:`PERCENTILE_SAMPLE_SLICES` evenly spaced z slices
+(:func:`sample_indices`), so that a streamed volume needs not be read twice; ``catseg3d segment``
+and the bundle's :class:`MapIntensityd` take the same slices and so map alike.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+import json
+import os
+from typing import Hashable, Iterable, Mapping
 
 import numpy as np
+import torch
+from monai.config import KeysCollection
+from monai.transforms import MapTransform
+from monai.utils import convert_to_dst_type
 
 MODES = ("auto", "fixed", "percentile")
+PERCENTILE_SAMPLE_SLICES = 16
 
 
 @dataclass(frozen=True)
@@ -107,3 +118,41 @@ def to_uint8(array: np.ndarray, window: tuple[float, float]) -> np.ndarray:
     scaled = (np.asarray(array, dtype=np.float32) - np.float32(low)) * np.float32(255.0 / (high - low))
     scaled = np.nan_to_num(scaled, nan=0.0, posinf=255.0, neginf=0.0)
     return np.rint(np.clip(scaled, 0.0, 255.0)).astype(np.uint8)
+
+
+def sample_indices(count: int) -> np.ndarray:
+    """Indices of up to :data:`PERCENTILE_SAMPLE_SLICES` evenly spaced slices out of ``count``."""
+    return np.unique(np.linspace(0, count - 1, min(PERCENTILE_SAMPLE_SLICES, count)).round().astype(int))
+
+
+class MapIntensityd(MapTransform):
+    """MONAI dictionary transform: a model's :class:`IntensityMapping`, output level / 255.
+
+    Args:
+        keys: image keys.
+        metadata: the bundle's ``metadata.json`` (path or loaded dictionary).
+        mode: ``auto``, ``fixed`` or ``percentile``.
+
+    Input: channel-first ``(1, x, y[, z])`` arrays as MONAI loads NIfTI; load them with
+    ``LoadImaged(dtype=None)`` so that ``auto`` sees 8-bit files as 8-bit. Output: float32 in
+    [0, 1] with the input's metadata. Percentiles come from the slices along the last axis (z).
+    """
+
+    def __init__(self, keys: KeysCollection, metadata: str | os.PathLike | dict, mode: str = "auto",
+                 allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        if not isinstance(metadata, dict):
+            with open(metadata) as file:
+                metadata = json.load(file)
+        self.mapping = IntensityMapping.from_metadata(metadata)
+        self.mode = mode
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            array = np.asarray(d[key].detach().cpu() if isinstance(d[key], torch.Tensor) else d[key])
+            samples = [array[..., sample_indices(array.shape[-1])]] if array.ndim == 4 else [array]
+            window = self.mapping.window(self.mode, array.dtype, samples)
+            levels = to_uint8(array, window).astype(np.float32) / np.float32(255)
+            d[key] = convert_to_dst_type(levels, d[key], dtype=torch.float32)[0]
+        return d

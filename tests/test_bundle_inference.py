@@ -1,0 +1,51 @@
+"""bundle/configs/inference.yaml: the model-zoo inference workflow agrees with catseg3d segment."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import nibabel as nib
+import numpy as np
+from conftest import REPO
+from test_segment import make_bundle
+
+from catseg3d.cli.main import main
+from catseg3d.io import Volume, write_nifti
+
+CONFIGS = "['bundle/configs/train.yaml','bundle/configs/inference.yaml']"
+
+
+def test_bundle_inference_equals_catseg3d_segment(tmp_path):
+    bundle = make_bundle(tmp_path / "bundle")
+    inputs = tmp_path / "tomograms"
+    inputs.mkdir()
+    rng = np.random.default_rng(4)
+    volumes = {"float": (rng.normal(size=(5, 40, 24)) * 300 - 2000).astype(np.float32),
+               "eight_bit": rng.integers(0, 256, (4, 32, 24), dtype=np.uint8)}
+    for name, array in volumes.items():
+        write_nifti(Volume(array, (0.5, 0.25, 0.12)), inputs / f"{name}.nii.gz")
+    command = [sys.executable, "-m", "monai.bundle", "run", "inference", "--config_file", CONFIGS,
+               "--bundle_root", str(bundle), "--input_dir", str(inputs), "--inference_dir", str(tmp_path / "out"),
+               "--network_def#features", "[4,8,16]", "--roi_size", "[16,16]", "--autocast", "false"]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for name, array in volumes.items():
+        reference = tmp_path / f"{name}_reference.nii.gz"
+        assert main(["segment", str(inputs / f"{name}.nii.gz"), str(reference), "--model", str(bundle),
+                     "--window", "16", "--precision", "float32"]) == 0
+        produced = nib.load(str(tmp_path / "out" / f"{name}_seg.nii.gz"))
+        expected = nib.load(str(reference))
+        assert produced.shape == expected.shape == array.shape[::-1]
+        np.testing.assert_allclose(produced.affine, expected.affine, rtol=1e-6)
+        labels = np.asarray(produced.dataobj)
+        assert len(np.unique(labels)) > 1
+        np.testing.assert_array_equal(labels, np.asarray(expected.dataobj))
+
+
+def test_bundle_inference_without_inputs_is_one_line(tmp_path):
+    command = [sys.executable, "-m", "monai.bundle", "run", "inference", "--config_file", CONFIGS,
+               "--input_dir", str(tmp_path / "missing")]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == f"catseg3d: {tmp_path / 'missing'}: no .nii or .nii.gz files to segment"

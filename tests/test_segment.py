@@ -1,0 +1,368 @@
+"""catseg3d segment: geometry, agreement with a direct MONAI computation, streaming, shards, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from conftest import REPO
+from monai.inferers import SlidingWindowInferer
+
+from catseg3d.cli.main import main
+from catseg3d.transforms.intensity import IntensityMapping
+from catseg3d.inference.model import load_segmentation_model
+from catseg3d.inference.postprocess import remove_small_components
+from catseg3d.inference.predictor import Predictor, spline_window
+from catseg3d.io import Volume, load_datalist, read_nifti, write_nifti
+from catseg3d.networks import PaperUNet
+
+WINDOW = 16
+METADATA = json.loads((REPO / "bundle" / "configs" / "metadata.json").read_text())
+
+
+def make_bundle(root, spatial_dims=2, in_channels=1, seed=0):
+    """A bundle folder with a small random PaperUNet (features 4, 8, 16: windows multiple of 4)."""
+    torch.manual_seed(seed)
+    network = PaperUNet(spatial_dims, in_channels, 3, features=(4, 8, 16))
+    with torch.no_grad():  # a bias towards alumina and Pt so that all three classes appear
+        network.head.bias.copy_(torch.tensor([0.0, 0.2, 0.1]))
+    (root / "models").mkdir(parents=True)
+    (root / "configs").mkdir()
+    torch.save(network.state_dict(), root / "models" / "model.pt")
+    (root / "configs" / "metadata.json").write_text(json.dumps(METADATA))
+    return root
+
+
+@pytest.fixture(scope="module")
+def bundle2d(tmp_path_factory):
+    return make_bundle(tmp_path_factory.mktemp("bundle2d"))
+
+
+@pytest.fixture(scope="module")
+def volume():
+    """A float reconstruction far from [0, 255] (SIRT-like, negative values), anisotropic spacing."""
+    rng = np.random.default_rng(0)
+    z, y, x = np.mgrid[:9, :40, :24]
+    blob = ((z - 4) ** 2 / 9 + (y - 20) ** 2 / 150 + (x - 12) ** 2 / 60) < 1
+    array = -3000.0 + 2500.0 * blob + 300.0 * rng.standard_normal(blob.shape)
+    return Volume(array.astype(np.float32), (0.5, 0.25, 0.12))
+
+
+def direct_labels(array, network, planes_axes=(0,), window=WINDOW, overlap=0.25):
+    """Labels computed independently: numpy percentile mapping, MONAI sliding windows per slice."""
+    targets = METADATA["intensity_mapping"]["targets"]
+    p_low, p_high = np.percentile(array.astype(np.float64), [1, 99])
+    levels = 255 * (targets[0] + (array - p_low) * (targets[1] - targets[0]) / (p_high - p_low))
+    levels = np.rint(np.clip(levels, 0, 255)) / 255
+    inferer = SlidingWindowInferer((window, window), overlap=overlap, mode="gaussian", padding_mode="replicate")
+    total = 0
+    with torch.no_grad():
+        for axis in planes_axes:
+            slices = np.moveaxis(levels, axis, 0)
+            x = torch.as_tensor(slices, dtype=torch.float32).transpose(1, 2)[:, None]  # (x, y) order
+            p = torch.softmax(inferer(x, network), 1).transpose(2, 3).numpy()  # (n, C, rows, cols)
+            total = total + np.moveaxis(p, 0, 1 + axis)
+    return total.argmax(0).astype(np.uint8)
+
+
+def read_labels(path):
+    image = nib.load(str(path))
+    return np.asarray(image.dataobj).T, image
+
+
+def run_cli(*args):
+    return main(["segment", *map(str, args)])
+
+
+def test_labels_equal_direct_monai_computation_and_keep_geometry(bundle2d, volume, tmp_path, capsys):
+    source = write_nifti(volume, tmp_path / "tomo.nii.gz")
+    out = tmp_path / "labels.nii.gz"
+    assert run_cli(source, out, "--model", bundle2d, "--window", WINDOW, "--precision", "float32") == 0
+    labels, image = read_labels(out)
+    network = load_segmentation_model(bundle2d).network
+    expected = direct_labels(volume.array, network)
+    assert len(np.unique(expected)) == 3  # the comparison is not trivial
+    np.testing.assert_array_equal(labels, expected)
+    assert labels.dtype == np.uint8
+    assert image.shape == volume.array.shape[::-1]
+    np.testing.assert_allclose(image.header.get_zooms(), volume.spacing[::-1], rtol=1e-6)
+    np.testing.assert_allclose(image.affine, nib.load(str(source)).affine)
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    counts = np.bincount(labels.ravel(), minlength=3) / labels.size
+    for name, fraction in zip(("background", "alumina", "pt"), counts):
+        assert f"{name} {100 * fraction:.2f} %" in summary
+
+
+def test_slab_streaming_equals_whole_volume(bundle2d, volume, tmp_path):
+    source = write_nifti(volume, tmp_path / "tomo.nii")
+    results = []
+    for slab in (1, 4, 100):
+        out = tmp_path / f"labels_{slab}.nii"
+        assert run_cli(source, out, "--model", bundle2d, "--slab", slab, "--precision", "float32") == 0
+        results.append(read_labels(out)[0])
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
+
+
+def test_whole_slice_equals_one_padded_window(bundle2d, volume, tmp_path):
+    """Whole-slice mode: each slice once through the network, padded to a multiple of 4 (40 x 24 is)."""
+    source = write_nifti(volume, tmp_path / "tomo.nii")
+    out = tmp_path / "labels.nii"
+    assert run_cli(source, out, "--model", bundle2d, "--precision", "float32") == 0
+    network = load_segmentation_model(bundle2d).network
+    targets = METADATA["intensity_mapping"]["targets"]
+    p_low, p_high = np.percentile(volume.array.astype(np.float64), [1, 99])
+    levels = np.rint(np.clip(255 * (targets[0] + (volume.array - p_low) * (targets[1] - targets[0])
+                                    / (p_high - p_low)), 0, 255)) / 255
+    with torch.no_grad():
+        logits = network(torch.as_tensor(levels, dtype=torch.float32).transpose(1, 2)[:, None])
+    np.testing.assert_array_equal(read_labels(out)[0], logits.argmax(1).transpose(1, 2).numpy())
+
+
+def test_mrc_and_tiff_inputs_keep_geometry(bundle2d, volume, tmp_path):
+    import mrcfile
+    import tifffile
+
+    levels = np.clip((volume.array + 3000) / 20, 0, 255).astype(np.uint8)
+    mrc = tmp_path / "tomo.mrc"
+    with mrcfile.new(mrc) as file:
+        file.set_data(volume.array)
+        file.voxel_size = (1.25, 2.5, 5.0)  # x, y, z in Angstrom
+    tif = tmp_path / "tomo.tif"
+    tifffile.imwrite(tif, levels)
+    for source, extra, spacing in ((mrc, [], (0.5, 0.25, 0.125)), (tif, ["--spacing", 0.3], (0.3,) * 3)):
+        out = tmp_path / f"{source.stem}{source.suffix}.nii.gz"
+        assert run_cli(source, out, "--model", bundle2d, *extra) == 0
+        labels, image = read_labels(out)
+        assert labels.shape == volume.array.shape
+        np.testing.assert_allclose(image.header.get_zooms(), spacing[::-1], rtol=1e-6)
+
+
+def test_two_process_torchrun_equals_one_process(bundle2d, volume, tmp_path):
+    source = write_nifti(volume, tmp_path / "tomo.nii.gz")
+    outputs = {}
+    for processes in (1, 2):
+        out, prob = tmp_path / f"labels_{processes}.nii.gz", tmp_path / f"prob_{processes}.nii.gz"
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+                   "-m", "catseg3d", "segment", str(source), str(out), "--model", str(bundle2d),
+                   "--probabilities", str(prob), "--window", str(WINDOW), "--precision", "float32"]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert result.stdout.count("voxels in") == 1  # one summary line, from rank 0
+        outputs[processes] = (read_labels(out)[0], np.asarray(nib.load(str(prob)).dataobj))
+    np.testing.assert_array_equal(outputs[1][0], outputs[2][0])
+    np.testing.assert_array_equal(outputs[1][1], outputs[2][1])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no parts left
+
+
+def test_probabilities_are_a_4d_map_consistent_with_labels(bundle2d, volume, tmp_path):
+    source = write_nifti(volume, tmp_path / "tomo.nii")
+    out, prob = tmp_path / "labels.nii.gz", tmp_path / "prob.nii.gz"
+    assert run_cli(source, out, "--model", bundle2d, "--probabilities", prob) == 0
+    image = nib.load(str(prob))
+    assert image.shape == (*volume.array.shape[::-1], 3)
+    p = image.get_fdata()
+    np.testing.assert_allclose(p.sum(-1), 1, atol=2 / 255)
+    labels = read_labels(out)[0].T
+    agree = p.argmax(-1) == labels
+    assert agree.mean() > 0.9  # where they differ, rounding to 1/255 made a tie:
+    assert np.all(p.max(-1)[~agree] - np.take_along_axis(p, labels[..., None], -1)[..., 0][~agree] <= 1 / 255 + 1e-9)
+
+
+def test_tri_planar_fusion_averages_three_planes(bundle2d, volume, tmp_path):
+    source = write_nifti(volume, tmp_path / "tomo.nii")
+    out = tmp_path / "labels.nii"
+    assert run_cli(source, out, "--model", bundle2d, "--planes", "xy,xz,yz", "--window", WINDOW,
+                   "--precision", "float32") == 0
+    network = load_segmentation_model(bundle2d).network
+    expected = direct_labels(volume.array, network, planes_axes=(0, 1, 2))
+    labels = read_labels(out)[0]
+    assert (labels != direct_labels(volume.array, network)).any()  # fusion changes something
+    assert np.mean(labels == expected) > 0.9999  # float32 sums in another order
+
+
+def test_axis_y_runs_the_model_on_xz_slices(bundle2d, volume, tmp_path):
+    source = write_nifti(volume, tmp_path / "tomo.nii")
+    out = tmp_path / "labels.nii"
+    assert run_cli(source, out, "--model", bundle2d, "--axis", "y", "--window", WINDOW, "--precision", "float32") == 0
+    network = load_segmentation_model(bundle2d).network
+    np.testing.assert_array_equal(read_labels(out)[0], direct_labels(volume.array, network, planes_axes=(1,)))
+
+
+def test_flip_tta_is_the_mean_over_flips(bundle2d, volume):
+    model = load_segmentation_model(bundle2d)
+    images = np.random.default_rng(1).integers(0, 256, (2, 40, 24), dtype=np.uint8)
+    plain = Predictor(model, window=None, precision="float32")
+    tta = Predictor(model, window=None, tta=True, precision="float32")
+    expected = np.zeros((2, 3, 40, 24))
+    for flips in ((), (1,), (2,), (1, 2)):
+        flipped = np.flip(images, flips) if flips else images
+        p = plain(flipped.copy())
+        expected += np.flip(p, tuple(f + 1 for f in flips)) if flips else p
+    np.testing.assert_allclose(tta(images), expected / 4, atol=1e-5)
+    assert not np.allclose(tta(images), plain(images), atol=1e-3)
+
+
+def test_spline_window_blends_to_a_constant():
+    """Windows shifted by half their size sum to a constant: the property the paper's blending uses."""
+    w = spline_window(32)
+    assert w.mean() == pytest.approx(1)
+    np.testing.assert_allclose(w, w[::-1])
+    np.testing.assert_allclose(w[:16] + w[16:], (w[:16] + w[16:])[0], rtol=0.05)
+
+
+def test_spline_blending_and_windows_run(bundle2d, volume, tmp_path):
+    source = write_nifti(volume, tmp_path / "tomo.nii")
+    outs = []
+    for blend in ("gaussian", "spline"):
+        out = tmp_path / f"{blend}.nii"
+        assert run_cli(source, out, "--model", bundle2d, "--window", WINDOW, "--overlap", 0.5, "--blend", blend) == 0
+        outs.append(read_labels(out)[0])
+    assert 0.8 < np.mean(outs[0] == outs[1]) < 1.0  # another blending, mostly the same labels
+
+
+def test_uint8_input_uses_the_training_range(bundle2d, tmp_path):
+    """8-bit input is scaled by 1/255 like the training slices (fixed mode), not by percentiles."""
+    array = np.random.default_rng(2).integers(40, 90, (3, 24, 16), dtype=np.uint8)
+    source = write_nifti(Volume(array, (0.12,) * 3), tmp_path / "u8.nii")
+    out = tmp_path / "labels.nii"
+    assert run_cli(source, out, "--model", bundle2d, "--precision", "float32") == 0
+    network = load_segmentation_model(bundle2d).network
+    with torch.no_grad():
+        logits = network(torch.as_tensor(array / 255, dtype=torch.float32).transpose(1, 2)[:, None])
+    np.testing.assert_array_equal(read_labels(out)[0], logits.argmax(1).transpose(1, 2).numpy())
+
+
+def test_min_size_relabels_small_components_by_their_surroundings():
+    labels = np.zeros((12, 12, 12), dtype=np.uint8)
+    labels[:, :, 6:] = 1  # alumina half
+    labels[2:6, 2:6, 6:10] = 2  # a 64-voxel Pt particle on the alumina: kept
+    labels[9, 9, 9] = 2  # a 1-voxel Pt speck inside alumina: becomes alumina
+    labels[9, 9, 1] = 2  # a speck in the background: becomes background
+    labels[1, 1, 1:3] = 1  # a 2-voxel alumina speck in the background: becomes background
+    expected = labels.copy()
+    expected[9, 9, 9], expected[9, 9, 1], expected[1, 1, 1:3] = 1, 0, 0
+    assert remove_small_components(labels, 3) == 3
+    np.testing.assert_array_equal(labels, expected)
+
+
+def test_min_size_option(bundle2d, volume, tmp_path):
+    source = write_nifti(volume, tmp_path / "tomo.nii")
+    plain, cleaned = tmp_path / "plain.nii", tmp_path / "cleaned.nii"
+    assert run_cli(source, plain, "--model", bundle2d) == 0
+    assert run_cli(source, cleaned, "--model", bundle2d, "--min-size", 30) == 0
+    expected = read_labels(plain)[0].copy()
+    remove_small_components(expected, 30)
+    np.testing.assert_array_equal(read_labels(cleaned)[0], expected)
+
+
+def test_3d_model_runs_volume_windows(tmp_path):
+    bundle = make_bundle(tmp_path / "bundle3d", spatial_dims=3)
+    rng = np.random.default_rng(3)
+    array = rng.normal(size=(16, 20, 12)).astype(np.float32)
+    source = write_nifti(Volume(array, (0.2, 0.12, 0.12)), tmp_path / "vol.nii")
+    out = tmp_path / "labels.nii"
+    assert run_cli(source, out, "--model", bundle, "--window", 16, "--precision", "float32") == 0
+    targets = METADATA["intensity_mapping"]["targets"]
+    p_low, p_high = np.percentile(array.astype(np.float64), [1, 99])
+    levels = np.rint(np.clip(255 * (targets[0] + (array - p_low) * (targets[1] - targets[0]) / (p_high - p_low)),
+                             0, 255)) / 255
+    inferer = SlidingWindowInferer((16, 16, 16), overlap=0.25, mode="gaussian", padding_mode="replicate")
+    network = load_segmentation_model(bundle).network
+    with torch.no_grad():  # one block: the whole volume fits in the window depth
+        logits = inferer(torch.as_tensor(levels, dtype=torch.float32).permute(2, 1, 0)[None, None], network)
+    expected = logits.argmax(1)[0].permute(2, 1, 0).numpy()
+    labels, image = read_labels(out)
+    np.testing.assert_array_equal(labels, expected)
+    np.testing.assert_allclose(image.header.get_zooms(), (0.12, 0.12, 0.2), rtol=1e-6)
+    deep = write_nifti(Volume(np.concatenate([array] * 3), (0.2, 0.12, 0.12)), tmp_path / "deep.nii")
+    assert run_cli(deep, tmp_path / "deep_labels.nii", "--model", bundle, "--window", 16) == 0  # blocks + halo
+    assert read_labels(tmp_path / "deep_labels.nii")[0].shape == (48, 20, 12)
+
+
+def test_intensity_mapping_in_metadata_is_that_of_the_training_patches(genc_prepared):
+    images = (read_nifti(item["image"]).array for item in load_datalist(genc_prepared, "training"))
+    fitted = IntensityMapping.fit(images, tuple(METADATA["intensity_mapping"]["fixed_range"]),
+                                  tuple(METADATA["intensity_mapping"]["percentiles"]))
+    np.testing.assert_allclose(fitted.targets, METADATA["intensity_mapping"]["targets"], rtol=1e-12)
+
+
+def four_d(path):
+    nib.save(nib.Nifti1Image(np.zeros((4, 4, 3, 2), np.float32), np.eye(4)), str(path))
+    return path
+
+
+def empty(path):
+    nib.save(nib.Nifti1Image(np.zeros((4, 0, 3), np.float32), np.eye(4)), str(path))
+    return path
+
+
+def constant(path):
+    return write_nifti(Volume(np.full((3, 8, 8), 7.5, np.float32), (1.0, 1.0, 1.0)), path)
+
+
+@pytest.mark.parametrize("make_input, problem", [
+    (four_d, "expected a 2D or 3D image"), (empty, "empty image"), (constant, "no contrast"),
+])
+def test_bad_input_is_one_line_and_no_output(bundle2d, tmp_path, capsys, make_input, problem):
+    source = make_input(tmp_path / "bad.nii")
+    out = tmp_path / "labels.nii.gz"
+    assert run_cli(source, out, "--model", bundle2d) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and str(source) in error and problem in error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.nii"]
+
+
+def garbage_model(root):
+    bundle = make_bundle(root)
+    (bundle / "models" / "model.pt").write_bytes(b"not a checkpoint" * 10)
+    return bundle, "cannot load model weights"
+
+
+def missing_model(root):
+    bundle = make_bundle(root)
+    (bundle / "models" / "model.pt").unlink()
+    return bundle, "no such model file"
+
+
+def two_channel_model(root):
+    return make_bundle(root, in_channels=2), "takes 2 input channels"
+
+
+def foreign_model(root):
+    bundle = make_bundle(root)
+    torch.save({"conv.weight": torch.zeros(3, 1, 3, 3)}, bundle / "models" / "model.pt")
+    return bundle, "not the weights of a catseg3d PaperUNet"
+
+
+def no_metadata(root):
+    bundle = make_bundle(root)
+    shutil.rmtree(bundle / "configs")
+    return bundle / "models" / "model.pt", "no bundle metadata"
+
+
+@pytest.mark.parametrize("make_model", [garbage_model, missing_model, two_channel_model, foreign_model, no_metadata])
+def test_bad_model_is_one_line_and_no_output(volume, tmp_path, capsys, make_model):
+    model, problem = make_model(tmp_path / "bundle")
+    source = write_nifti(volume, tmp_path / "tomo.nii")
+    out = tmp_path / "out" / "labels.nii.gz"
+    out.parent.mkdir()
+    assert run_cli(source, out, "--model", model) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "model.pt" in error and problem in error
+    assert list(out.parent.iterdir()) == []
+
+
+def test_tilt_series_points_at_reconstruct(bundle2d, tmp_path, capsys):
+    from test_microscope_formats import HAADF_DM3
+
+    out = tmp_path / "labels.nii.gz"
+    assert run_cli(HAADF_DM3, out, "--model", bundle2d) == 2
+    assert "catseg3d reconstruct" in capsys.readouterr().err
+    assert not out.exists()
