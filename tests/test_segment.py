@@ -125,6 +125,22 @@ def test_whole_slice_equals_one_padded_window(bundle2d, volume, tmp_path):
     np.testing.assert_array_equal(read_labels(out)[0], logits.argmax(1).transpose(1, 2).numpy())
 
 
+def test_nifti_input_keeps_its_own_affine_and_units(bundle2d, volume, tmp_path):
+    """A scanner-style header (rotation, origin, micron units) is copied, not rebuilt."""
+    affine = np.array([[0.0, -1.2e-4, 0.0, 5.0], [1.2e-4, 0.0, 0.0, -3.0], [0.0, 0.0, 5e-4, 1.0], [0, 0, 0, 1]])
+    image = nib.Nifti1Image(volume.array.T, affine)
+    image.header.set_xyzt_units(xyz="micron")
+    source = tmp_path / "scanner.nii.gz"
+    nib.save(image, str(source))
+    out, prob = tmp_path / "labels.nii.gz", tmp_path / "prob.nii.gz"
+    assert run_cli(source, out, "--model", bundle2d, "--probabilities", prob) == 0
+    for path, shape in ((out, volume.array.shape[::-1]), (prob, (*volume.array.shape[::-1], 3))):
+        result = nib.load(str(path))
+        assert result.shape == shape
+        np.testing.assert_allclose(result.affine, image.affine)
+        assert result.header.get_xyzt_units()[0] == "micron"
+
+
 def test_mrc_and_tiff_inputs_keep_geometry(bundle2d, volume, tmp_path):
     import mrcfile
     import tifffile

@@ -36,7 +36,7 @@ from catseg3d.transforms.intensity import sample_indices, to_uint8
 from catseg3d.inference.postprocess import remove_small_components
 from catseg3d.inference.predictor import Predictor
 from catseg3d.io.errors import InputError
-from catseg3d.io.nifti import check_nifti_output, nifti_header
+from catseg3d.io.nifti import check_nifti_output, header_like, nifti_header
 from catseg3d.io.nifti_stream import write_nifti_from_parts
 from catseg3d.io.slabs import SlabReader, open_slabs
 
@@ -70,6 +70,13 @@ class SegmentSummary:
         fractions = ", ".join(f"{name} {100 * f:.2f} %" for name, f in self.class_fractions.items())
         return (f"{output}: {'x'.join(map(str, self.shape))} voxels in {self.seconds:.1f} s "
                 f"({voxels / self.seconds / 1e6:.2f} M voxels/s, {self.precision}); {fractions}")
+
+
+def _output_header(reader: SlabReader, channels: int):
+    """uint8 header with the input's geometry: a NIfTI input's own header, else catseg3d's."""
+    if reader.nifti_header is not None:
+        return header_like(reader.nifti_header, np.uint8, channels)
+    return nifti_header(reader.shape[-reader.ndim:], reader.spacing, np.uint8, channels)
 
 
 def distributed_rank_world() -> tuple[int, int]:
@@ -233,10 +240,9 @@ def segment(input_path: str | Path, output_path: str | Path, predictor: Predicto
                     label_parts = label_parts[:1]
                     labels.tofile(label_parts[0])
                     del labels
-                shape = reader.shape[-reader.ndim:]
-                write_nifti_from_parts(output_path, nifti_header(shape, reader.spacing, np.uint8), label_parts)
+                write_nifti_from_parts(output_path, _output_header(reader, 1), label_parts)
                 if probabilities_path is not None:
-                    header = nifti_header(shape, reader.spacing, np.uint8, channels=num_classes)
+                    header = _output_header(reader, num_classes)
                     header.set_slope_inter(1 / 255, 0)
                     write_nifti_from_parts(probabilities_path, header,
                                            [work / f"prob{c}.{r:04d}" for c in range(num_classes) for r in range(world)])

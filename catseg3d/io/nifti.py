@@ -79,6 +79,21 @@ def nifti_header(shape: Sequence[int], spacing: Sequence[float], dtype: np.dtype
     return header
 
 
+def header_like(template: nib.Nifti1Header, dtype: np.dtype | type, channels: int = 1) -> nib.Nifti1Header:
+    """A copy of an input's header (shape, affine, units, pixdim) for derived data of ``dtype``,
+    with a fourth axis of ``channels`` if more than 1 and no intensity scaling."""
+    header = nib.Nifti1Header.from_header(template)
+    header.extensions.clear()
+    if channels > 1:
+        spatial, zooms = tuple(template.get_data_shape())[:3], tuple(template.get_zooms())[:3]
+        pad = 3 - len(spatial)
+        header.set_data_shape((*spatial, *(1,) * pad, channels))
+        header.set_zooms((*zooms, *(1.0,) * pad, 1.0))
+    header.set_data_dtype(dtype)
+    header.set_slope_inter(None, None)
+    return header
+
+
 def write_nifti(volume: Volume, path: str | os.PathLike) -> Path:
     """Write ``volume`` to ``path`` (``.nii`` or ``.nii.gz``) atomically.
 

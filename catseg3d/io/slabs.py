@@ -29,12 +29,15 @@ class SlabReader:
         ndim: 2 for an image, 3 for a volume (the dimensionality of the file).
         spacing: voxel size in nm, ``ndim`` values in numpy order (``(z, y, x)`` or ``(y, x)``).
         dtype: the data type slabs are returned in.
+        nifti_header: for a NIfTI input, its header (affine, units), else None.
 
     Use as a context manager, or call :meth:`close`.
     """
 
-    def __init__(self, path: Path, data, ndim: int, spacing: tuple[float, ...], closer=None) -> None:
+    def __init__(self, path: Path, data, ndim: int, spacing: tuple[float, ...], closer=None,
+                 nifti_header: nib.Nifti1Header | None = None) -> None:
         self.path = path
+        self.nifti_header = nifti_header  # a NIfTI input's own header, to copy its geometry
         self._data = data  # array-like indexed in numpy (z, y, x) order
         self.ndim = ndim
         self.shape = tuple(int(s) for s in data.shape)
@@ -83,7 +86,7 @@ def _open_nifti(path: Path):
     ndim = len(shape)
     proxy = image.dataobj.reshape((*shape, 1) if ndim == 2 else tuple(shape))
     data = _NiftiZYX(proxy, tuple(proxy.shape))
-    return data, ndim, nifti_spacing_nm(image.header, ndim), None
+    return data, ndim, nifti_spacing_nm(image.header, ndim), None, image.header
 
 
 def _open_mrc(path: Path):
@@ -98,7 +101,7 @@ def _open_mrc(path: Path):
         mrc.close()
         raise InputError(path, f"expected a 2D or 3D MRC, got shape {data.shape}")
     spacing = mrc_spacing_nm(mrc.voxel_size, data.ndim)
-    return (data[None] if data.ndim == 2 else data), data.ndim, spacing, mrc.close
+    return (data[None] if data.ndim == 2 else data), data.ndim, spacing, mrc.close, None
 
 
 def open_slabs(path: str | os.PathLike, spacing: float | Sequence[float] | None = None) -> SlabReader:
@@ -115,16 +118,17 @@ def open_slabs(path: str | os.PathLike, spacing: float | Sequence[float] | None 
     if not path.exists():
         raise InputError(path, "no such file or folder")
     if path.is_file() and nifti_suffix(path):
-        data, ndim, file_spacing, closer = _open_nifti(path)
+        data, ndim, file_spacing, closer, header = _open_nifti(path)
     elif path.is_file() and path.suffix.lower() in MRC_SUFFIXES:
-        data, ndim, file_spacing, closer = _open_mrc(path)
+        data, ndim, file_spacing, closer, header = _open_mrc(path)
     else:
         volume = read_volume(path, spacing)
         array = volume.array
-        data, ndim, file_spacing, closer = (array[None] if array.ndim == 2 else array), array.ndim, \
-            volume.spacing, None
+        data, ndim, file_spacing, closer, header = (array[None] if array.ndim == 2 else array), array.ndim, \
+            volume.spacing, None, None
     if spacing is not None:
         file_spacing = per_axis(spacing, ndim, path)
+        header = None  # the file's geometry no longer holds
     if file_spacing is None:
         if closer:
             closer()
@@ -133,4 +137,4 @@ def open_slabs(path: str | os.PathLike, spacing: float | Sequence[float] | None 
         if closer:
             closer()
         raise InputError(path, f"empty image (shape {tuple(data.shape)})")
-    return SlabReader(path, data, ndim, tuple(float(s) for s in file_spacing), closer)
+    return SlabReader(path, data, ndim, tuple(float(s) for s in file_spacing), closer, header)
