@@ -51,7 +51,7 @@ def test_3d_variant_output_shape():
 
 def test_size_not_a_multiple_of_32_is_a_clear_error():
     network = PaperUNet(features=(4, 8, 16, 32, 64, 128))
-    with pytest.raises(ValueError, match=r"multiples of 32, got input shape \(1, 1, 64, 100\)"):
+    with pytest.raises(ValueError, match=r"multiples of 32, got input shape \[1, 1, 64, 100\]"):
         network(torch.rand(1, 1, 64, 100))
 
 

@@ -35,7 +35,10 @@ def make_bundle(root, spatial_dims=2, in_channels=1, seed=0):
     (root / "models").mkdir(parents=True)
     (root / "configs").mkdir()
     torch.save(network.state_dict(), root / "models" / "model.pt")
-    (root / "configs" / "metadata.json").write_text(json.dumps(METADATA))
+    metadata = json.loads(json.dumps(METADATA))
+    for tensor in metadata["network_data_format"]["inputs"].values():  # sizes: multiples of 4
+        tensor["spatial_shape"] = [f"{network.size_multiple}*n"] * spatial_dims
+    (root / "configs" / "metadata.json").write_text(json.dumps(metadata))
     return root
 
 

@@ -2,8 +2,9 @@
 
 A model is a MONAI bundle: ``configs/metadata.json`` (class names, channels, and the
 ``intensity_mapping`` of :mod:`catseg3d.transforms.intensity`) and ``models/model.pt``, a flat
-state_dict of :class:`catseg3d.networks.PaperUNet`. The network's dimensionality, width and depth
-are read from the weights' shapes, so 2D and 3D models and narrower variants load alike.
+state_dict of :class:`catseg3d.networks.PaperUNet` (or its TorchScript ``model.ts`` or ONNX
+``model.onnx`` exports). The network's dimensionality, width and depth are read from the weights'
+shapes, so 2D and 3D models and narrower variants load alike.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class SegmentationModel:
         intensity: how raw intensities become the network's input.
         size_multiple: every spatial size fed to the network must be a multiple of this.
         path: the weights file.
+        runtime: ``pytorch``, ``torchscript`` or ``onnx``.
     """
 
     network: nn.Module
@@ -43,6 +45,7 @@ class SegmentationModel:
     intensity: IntensityMapping
     size_multiple: int
     path: Path
+    runtime: str = "pytorch"
 
     @property
     def num_classes(self) -> int:
@@ -66,22 +69,77 @@ def paper_unet_from_state_dict(state: dict[str, torch.Tensor], path) -> PaperUNe
     return network
 
 
+class OnnxNetwork(nn.Module):
+    """An ONNX model run by onnxruntime, called like the PyTorch network (float32 on the CPU)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        import onnxruntime
+
+        self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        array = x.detach().to("cpu", torch.float32).contiguous().numpy()
+        return torch.from_numpy(self.session.run(None, {self.input_name: array})[0]).to(x.device)
+
+
 def _bundle_paths(path: Path) -> tuple[Path, Path]:
-    """``(weights, metadata)`` of a bundle folder or of a weights file in its ``models/`` folder."""
+    """``(weights, metadata)`` of a bundle folder or of a model file in its ``models/`` folder."""
     weights = path / "models" / "model.pt" if path.is_dir() else path
     metadata = weights.parent.parent / "configs" / "metadata.json"
     return weights, metadata
 
 
+def _load_network(weights: Path) -> tuple[nn.Module, str, tuple[int, int, int]]:
+    """The network in ``weights``, its runtime and ``(spatial_dims, in_channels, classes)``."""
+    suffix = weights.suffix.lower()
+    try:
+        if suffix == ".onnx":
+            network = OnnxNetwork(weights)
+            shape_in = network.session.get_inputs()[0].shape
+            shape_out = network.session.get_outputs()[0].shape
+            return network, "onnx", (len(shape_in) - 2, int(shape_in[1]), int(shape_out[1]))
+        if suffix == ".ts":
+            network = torch.jit.load(weights, map_location="cpu")
+            state = network.state_dict()
+            runtime = "torchscript"
+        else:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            if not isinstance(state, dict):
+                raise InputError(weights, f"expected a state_dict, got {type(state).__name__}")
+            network = paper_unet_from_state_dict(state, weights)
+            runtime = "pytorch"
+    except InputError:
+        raise
+    except ImportError as error:
+        raise InputError(weights, f"{error.name} is needed to run {suffix} models: pip install "
+                                  "'catseg3d[export]'") from error
+    except Exception as error:
+        raise InputError(weights, f"cannot load model weights ({str(error).splitlines()[0]})") from error
+    first, head = state["down.0.0.weight"], state["head.weight"]
+    return network, runtime, (head.ndim - 2, first.shape[1], head.shape[0])
+
+
+def size_multiple_of(spatial_shape: list) -> int:
+    """32 for a metadata ``spatial_shape`` entry like ``"32*n"`` (1 for a fixed integer size)."""
+    entry = spatial_shape[0]
+    return int(str(entry).split("*")[0]) if isinstance(entry, str) else 1
+
+
 def load_segmentation_model(path: str | os.PathLike | None = None) -> SegmentationModel:
-    """Load a bundle folder, or a ``.pt`` file inside a bundle's ``models/`` folder.
+    """Load a bundle folder, or a model file inside a bundle's ``models/`` folder.
+
+    Model files: ``.pt`` (a PaperUNet state_dict, float32 or float16), ``.ts`` (TorchScript, from
+    ``monai.bundle ckpt_export``) or ``.onnx`` (from ``monai.bundle onnx_export``; run by
+    onnxruntime in float32).
 
     Args:
-        path: the bundle or weights file; default the repository's ``bundle/``.
+        path: the bundle or model file; default the repository's ``bundle/``.
 
     Raises:
         InputError: a missing or unreadable file, weights that are not a PaperUNet, metadata that
-            lacks a field or disagrees with the weights, or a network that does not take one
+            lacks a field or disagrees with the network, or a network that does not take one
             input channel (a tomogram has one).
     """
     weights, metadata_path = _bundle_paths(Path(path) if path is not None else DEFAULT_BUNDLE)
@@ -90,27 +148,22 @@ def load_segmentation_model(path: str | os.PathLike | None = None) -> Segmentati
     if not metadata_path.is_file():
         raise InputError(weights, f"no bundle metadata at {metadata_path} (a model must sit in a "
                                   "bundle's models/ folder)")
-    try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise InputError(weights, f"cannot load model weights ({str(error).splitlines()[0]})") from error
-    if not isinstance(state, dict):
-        raise InputError(weights, f"expected a state_dict, got {type(state).__name__}")
-    network = paper_unet_from_state_dict(state, weights)
+    network, runtime, (spatial_dims, in_channels, classes) = _load_network(weights)
     try:
         metadata = json.loads(metadata_path.read_text())
         intensity = IntensityMapping.from_metadata(metadata)
         formats = metadata["network_data_format"]
-        in_channels = formats["inputs"]["image"]["num_channels"]
+        meta_channels = formats["inputs"]["image"]["num_channels"]
+        size_multiple = size_multiple_of(formats["inputs"]["image"]["spatial_shape"])
         channel_def = formats["outputs"]["pred"]["channel_def"]
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError) as error:
         raise InputError(metadata_path, f"bad bundle metadata ({type(error).__name__}: {error})") from error
-    first, head = state["down.0.0.weight"], state["head.weight"]
-    if first.shape[1] != 1:
-        raise InputError(weights, f"the network takes {first.shape[1]} input channels; a tomogram has 1")
-    if (in_channels, len(channel_def)) != (first.shape[1], head.shape[0]):
-        raise InputError(metadata_path, f"metadata says {in_channels} input channels and {len(channel_def)} "
-                                        f"classes, the weights have {first.shape[1]} and {head.shape[0]}")
-    class_names = tuple(str(channel_def[str(c)]) for c in range(head.shape[0]))
-    return SegmentationModel(network.eval(), network.spatial_dims, class_names, intensity,
-                             network.size_multiple, weights)
+    if in_channels != 1:
+        raise InputError(weights, f"the network takes {in_channels} input channels; a tomogram has 1")
+    if (meta_channels, len(channel_def)) != (in_channels, classes):
+        raise InputError(metadata_path, f"metadata says {meta_channels} input channels and {len(channel_def)} "
+                                        f"classes, the weights have {in_channels} and {classes}")
+    if runtime != "onnx":  # a PaperUNet knows its own down-sampling factor
+        size_multiple = int(network.size_multiple)
+    class_names = tuple(str(channel_def[str(c)]) for c in range(classes))
+    return SegmentationModel(network.eval(), spatial_dims, class_names, intensity, size_multiple, weights, runtime)

@@ -108,7 +108,8 @@ class Predictor:
         self.model, self.window, self.overlap, self.blend = model, window, overlap, blend
         self.tta, self.sw_batch_size = tta, sw_batch_size
         self.device = torch.device(device)
-        self.precision = resolve_precision(precision, self.device)
+        # onnxruntime runs the exported float32 graph whatever torch's autocast says
+        self.precision = "float32" if model.runtime == "onnx" else resolve_precision(precision, self.device)
         self.channels_last = channels_last
         self.network = model.network.to(self.device)
         if channels_last:

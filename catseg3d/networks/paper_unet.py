@@ -75,10 +75,13 @@ class PaperUNet(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        spatial = tuple(x.shape[2:])
-        if len(spatial) != self.spatial_dims or any(s % self.size_multiple for s in spatial):
+        spatial = x.shape[2:]  # written for TorchScript: no generators, no tuple() of a list
+        bad_size = False
+        for size in spatial:
+            bad_size = bad_size or size % self.size_multiple != 0
+        if len(spatial) != self.spatial_dims or bad_size:
             raise ValueError(f"expected {self.spatial_dims} spatial sizes that are multiples of "
-                             f"{self.size_multiple}, got input shape {tuple(x.shape)}")
+                             f"{self.size_multiple}, got input shape {list(x.shape)}")
         skips = []
         for index, block in enumerate(self.down):
             x = block(x if index == 0 else self.pool(x))
