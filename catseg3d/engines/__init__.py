@@ -3,8 +3,10 @@
 from catseg3d.engines.autocast import AutocastInferer, memory_format_for, place_network
 from catseg3d.engines.checkpoints import (RelocatableDiskSaver, latest_checkpoint, resume_checkpoint,
                                           trained_model)
+from catseg3d.engines.distributed import init_distributed, log_on_rank_zero_only, rank
 from catseg3d.engines.flags import as_bool
 from catseg3d.engines.progress import ProgressBar, first_loss
 
-__all__ = ["AutocastInferer", "ProgressBar", "RelocatableDiskSaver", "as_bool", "first_loss", "latest_checkpoint",
-           "memory_format_for", "place_network", "resume_checkpoint", "trained_model"]
+__all__ = ["AutocastInferer", "ProgressBar", "RelocatableDiskSaver", "as_bool", "first_loss", "init_distributed",
+           "latest_checkpoint", "log_on_rank_zero_only", "memory_format_for", "place_network", "rank",
+           "resume_checkpoint", "trained_model"]

@@ -6,6 +6,7 @@ import os
 import re
 from pathlib import Path
 
+import ignite.distributed as idist
 from ignite.handlers import DiskSaver
 
 CHECKPOINT_PATTERN = re.compile(r"checkpoint_epoch=(\d+)\.pt$")
@@ -54,4 +55,5 @@ class RelocatableDiskSaver(DiskSaver):
     """
 
     def remove(self, filename: str) -> None:
-        (Path(self.dirname) / filename).unlink(missing_ok=True)
+        if idist.get_rank() == self.save_on_rank:  # like saving, on one process only
+            (Path(self.dirname) / filename).unlink(missing_ok=True)
