@@ -98,8 +98,8 @@ def compare(args, model) -> None:
     (name_a, a), (name_b, b) = labels.items()
     print(f"\nspeed ratio: {medians[name_a] / medians[name_b]:.2f}x")
     dsc = ", ".join(f"{c} {dice(a == i, b == i):.4f}" for i, c in enumerate(model.class_names))
-    print(f"agreement: voxels {np.mean(a == b):.5f}; DSC {dsc}; "
-          f"class voxels {np.bincount(a.ravel(), minlength=3).tolist()} vs {np.bincount(b.ravel(), minlength=3).tolist()}")
+    counts = [np.bincount(labels.ravel(), minlength=3).tolist() for labels in (a, b)]
+    print(f"agreement: voxels {np.mean(a == b):.5f}; DSC {dsc}; class voxels {counts[0]} vs {counts[1]}")
 
 
 def run_stack(args, count: int, folder: Path) -> None:

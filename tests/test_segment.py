@@ -15,12 +15,12 @@ from conftest import REPO
 from monai.inferers import SlidingWindowInferer
 
 from catseg3d.cli.main import main
-from catseg3d.transforms.intensity import IntensityMapping
 from catseg3d.inference.model import load_segmentation_model
 from catseg3d.inference.postprocess import remove_small_components
 from catseg3d.inference.predictor import Predictor, spline_window
 from catseg3d.io import Volume, load_datalist, read_nifti, write_nifti
 from catseg3d.networks import PaperUNet
+from catseg3d.transforms.intensity import IntensityMapping
 
 WINDOW = 16
 METADATA = json.loads((REPO / "bundle" / "configs" / "metadata.json").read_text())

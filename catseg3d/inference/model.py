@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from catseg3d.transforms.intensity import IntensityMapping
 from catseg3d.io.errors import InputError
 from catseg3d.networks import PaperUNet
+from catseg3d.transforms.intensity import IntensityMapping
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[2] / "bundle"
 

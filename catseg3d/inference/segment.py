@@ -32,13 +32,13 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from catseg3d.transforms.intensity import sample_indices, to_uint8
 from catseg3d.inference.postprocess import remove_small_components
 from catseg3d.inference.predictor import Predictor
 from catseg3d.io.errors import InputError
 from catseg3d.io.nifti import check_nifti_output, header_like, nifti_header
 from catseg3d.io.nifti_stream import write_nifti_from_parts
 from catseg3d.io.slabs import SlabReader, open_slabs
+from catseg3d.transforms.intensity import sample_indices, to_uint8
 
 PLANE_NORMALS = {"xy": 0, "xz": 1, "yz": 2}  # numpy axis normal to each slice plane
 AXIS_PLANES = {"z": "xy", "y": "xz", "x": "yz"}
@@ -244,8 +244,8 @@ def segment(input_path: str | Path, output_path: str | Path, predictor: Predicto
                 if probabilities_path is not None:
                     header = _output_header(reader, num_classes)
                     header.set_slope_inter(1 / 255, 0)
-                    write_nifti_from_parts(probabilities_path, header,
-                                           [work / f"prob{c}.{r:04d}" for c in range(num_classes) for r in range(world)])
+                    parts = [work / f"prob{c}.{r:04d}" for c in range(num_classes) for r in range(world)]
+                    write_nifti_from_parts(probabilities_path, header, parts)
             if world > 1:
                 dist.barrier()
         finally:

@@ -22,9 +22,9 @@ and the bundle's :class:`MapIntensityd` take the same slices and so map alike.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import json
 import os
+from dataclasses import dataclass
 from typing import Hashable, Iterable, Mapping
 
 import numpy as np
