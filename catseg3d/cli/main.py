@@ -69,6 +69,8 @@ def quantify_command(args: argparse.Namespace) -> None:
     from catseg3d.io import InputError, read_volume
     from catseg3d.quantify import write_quantification
 
+    if not args.open_pore_radius >= 0:
+        raise InputError("--open-pore-radius", f"must be 0 (off) or a positive radius in nm, got {args.open_pore_radius}")
     labels = read_volume(args.labels, spacing=args.spacing)
     if labels.array.dtype.kind not in "iub" or labels.array.min() < 0 or labels.array.max() > 2:
         raise InputError(args.labels, f"expected integer labels 0, 1, 2, got {labels.array.dtype} values "
@@ -78,30 +80,16 @@ def quantify_command(args: argparse.Namespace) -> None:
         image = read_volume(args.image, fallback_spacing=labels.spacing)
         if image.array.shape != labels.array.shape:
             raise InputError(args.image, f"shape {image.array.shape} differs from the labels' {labels.array.shape}")
-    stats = write_quantification(labels, args.out, min_voxels=args.min_size, mesh_format=args.meshes, image=image)
+    stats = write_quantification(labels, args.out, min_voxels=args.min_size, mesh_format=args.meshes, image=image,
+                                 open_pore_radius_nm=args.open_pore_radius)
     print(f"{args.out}: {stats['pt']['count']} Pt particles; stats.json, particles.csv, report.md written")
-
-
-def _init_distributed() -> None:
-    """Join the process group when started by ``torchrun`` (gloo on CPU, nccl on GPUs)."""
-    import os
-
-    import torch
-    import torch.distributed as dist
-
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        else:  # share the cores between the processes of this machine
-            local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
 
 
 def segment_command(args: argparse.Namespace) -> None:
     import torch
     import torch.distributed as dist
 
+    from catseg3d.engines import init_distributed
     from catseg3d.inference.model import load_segmentation_model
     from catseg3d.inference.predictor import Predictor
     from catseg3d.inference.segment import AXIS_PLANES, segment
@@ -109,10 +97,9 @@ def segment_command(args: argparse.Namespace) -> None:
 
     planes = tuple(p.strip() for p in args.planes.split(",")) if args.planes else (AXIS_PLANES[args.axis],)
     model = load_segmentation_model(args.model)  # before any work: a bad model fails fast
-    _init_distributed()
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and dist.is_initialized():
-        device = f"cuda:{torch.cuda.current_device()}"
+    device = init_distributed()  # joins torchrun's process group, if any
+    if args.device is not None:
+        device = torch.device(args.device)
     try:
         predictor = Predictor(model, window=args.window or None, overlap=args.overlap, blend=args.blend,
                               tta=args.tta, precision=args.precision, sw_batch_size=args.sw_batch_size,
@@ -129,6 +116,14 @@ def segment_command(args: argparse.Namespace) -> None:
             dist.destroy_process_group()
     if rank == 0:
         print(summary.line(args.output))
+
+
+def pack_command(args: argparse.Namespace) -> None:
+    from catseg3d.share import pack_bundle
+
+    pack_bundle(args.bundle, args.output)
+    print(f"{args.output}: packed; install with python -m monai.bundle download --name NAME "
+          f"--url file://{args.output.resolve()} --bundle_dir DIR")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
         "quantify", help="Pt particles, alumina surfaces and pores of a label map, in nm",
         description="Pt particles (26-connected: volume, equivalent diameter, centroid, attachment "
                     "to alumina, distance to it), alumina volume and external surface area, enclosed "
-                    "pores (volume fraction, surface, sizes); writes stats.json, particles.csv, report.md.")
+                    "pores (volume fraction, surface, sizes) and open pores (background inside the "
+                    "alumina closed by a ball, holes filled, not enclosed: volume fraction, sizes); "
+                    "writes stats.json, particles.csv, report.md.")
     quantify.add_argument("labels", type=Path, help="label map (0 background/pores, 1 alumina, 2 Pt)")
     quantify.add_argument("--image", type=Path, help="the intensity volume, drawn under the labels")
     quantify.add_argument("--out", type=Path, required=True, help="output folder")
@@ -186,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="leave out Pt particles smaller than this (default 1)")
     quantify.add_argument("--spacing", type=float, nargs="+", metavar="NM",
                           help="voxel size in nm, overriding the file's")
+    quantify.add_argument("--open-pore-radius", type=float, default=3.0, metavar="NM",
+                          help="radius of the ball that closes the alumina into the envelope whose "
+                               "non-enclosed background counts as open pores (default 3 nm; 0: off)")
     quantify.add_argument("--meshes", choices=["ply", "stl", "vtk", "vtu", "obj"],
                           help="also write alumina and Pt surface meshes in nm (3D maps) for ParaView")
     quantify.set_defaults(func=quantify_command)
@@ -226,6 +226,16 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--sw-batch-size", type=int, default=1, help="windows per network call (default 1)")
     seg.add_argument("--device", help="cpu or cuda (default: cuda if available)")
     seg.set_defaults(func=segment_command)
+
+    pack = commands.add_parser(
+        "pack", help="check a bundle and pack it into one .zip for MONAI's download command",
+        description="Check the metadata against the bundle's schema and every model file against the "
+                    "metadata, then write configs, docs, LICENSE and models (no checkpoints) into a .zip "
+                    "whose one folder is the bundle's name. Install it elsewhere with "
+                    "python -m monai.bundle download --name NAME --url file:///path/NAME.zip --bundle_dir DIR.")
+    pack.add_argument("bundle", type=Path, help="bundle folder (e.g. bundle)")
+    pack.add_argument("output", type=Path, help="output .zip")
+    pack.set_defaults(func=pack_command)
     return parser
 
 

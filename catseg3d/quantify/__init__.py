@@ -5,5 +5,5 @@ from catseg3d.quantify.particles import Particle, equivalent_diameter, measure_p
 from catseg3d.quantify.report import quantify_labels, write_quantification
 from catseg3d.quantify.support import measure_support, surface_area
 
-__all__ = ["Particle", "class_mesh", "equivalent_diameter", "write_mesh", "measure_particles", "measure_support", "quantify_labels",
-           "surface_area", "write_quantification"]
+__all__ = ["Particle", "class_mesh", "equivalent_diameter", "measure_particles", "measure_support", "quantify_labels",
+           "surface_area", "write_mesh", "write_quantification"]

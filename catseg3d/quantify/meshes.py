@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import meshio
 import numpy as np
 from skimage import measure
 
 from catseg3d.io.atomic import atomic_path
-from catseg3d.quantify.support import LEVEL, smoothed_mask
+from catseg3d.quantify.morphology import bounding_box
+from catseg3d.quantify.support import LEVEL, REACH, smoothed_mask
 
 
 def class_mesh(mask: np.ndarray, spacing: Sequence[float], smooth: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -31,11 +32,16 @@ def class_mesh(mask: np.ndarray, spacing: Sequence[float], smooth: bool = True) 
     Raises:
         ValueError: an empty or non-3D mask.
     """
-    if mask.ndim != 3 or not mask.any():
+    box = bounding_box(mask) if mask.ndim == 3 else None
+    if box is None:
         raise ValueError(f"need a non-empty 3D mask, got shape {mask.shape} with {int(mask.sum())} voxels")
-    volume = smoothed_mask(mask, "constant") if smooth else np.pad(mask.astype(np.float32), 2)
+    # the mask's bounding box and as much of the field of view around it as the padding and the
+    # Gaussian reach (all zeros) mesh exactly like the whole field of view
+    box = tuple(slice(max(s.start - 2 - REACH, 0), s.stop + 2 + REACH) for s in box)
+    crop = mask[box]
+    volume = smoothed_mask(crop, "constant") if smooth else np.pad(crop.astype(np.float32), 2)
     vertices, faces, _, _ = measure.marching_cubes(volume, level=LEVEL, spacing=tuple(float(s) for s in spacing))
-    vertices -= 2 * np.asarray(spacing, dtype=vertices.dtype)  # undo the padding
+    vertices += (np.array([s.start for s in box]) - 2) * np.asarray(spacing, dtype=vertices.dtype)  # undo crop, padding
     return vertices[:, ::-1].copy(), faces
 
 

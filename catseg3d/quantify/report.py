@@ -12,24 +12,31 @@ import numpy as np
 from catseg3d.io.atomic import write_text
 from catseg3d.io.jsonfile import write_json
 from catseg3d.io.volume import Volume
-from catseg3d.quantify.figures import plot_diameters, plot_orthoslices
+from catseg3d.quantify.figures import plot_diameters, plot_orthoslices, plot_render
 from catseg3d.quantify.meshes import class_mesh, write_mesh
 from catseg3d.quantify.particles import Particle, measure_particles
-from catseg3d.quantify.support import measure_support
+from catseg3d.quantify.support import OPEN_PORE_RADIUS_NM, measure_support
 
 
-def quantify_labels(labels: Volume, min_voxels: int = 1) -> tuple[dict, list[Particle]]:
+def quantify_labels(labels: Volume, min_voxels: int = 1,
+                    open_pore_radius_nm: float = OPEN_PORE_RADIUS_NM) -> tuple[dict, list[Particle]]:
     """Statistics of a label map (0 background/pores, 1 alumina, 2 Pt) in nm.
 
+    Args:
+        labels: ``(z, y, x)`` or ``(y, x)`` class indices and their spacing in nm.
+        min_voxels: smallest Pt particle counted.
+        open_pore_radius_nm: radius of the ball that closes the alumina into the envelope whose
+            background is open pore (3D maps); 0 measures no open pores.
+
     Returns:
-        ``(stats, particles)``: ``stats`` holds the shape, spacing, class volume fractions, the Pt
-        summary (count, attached fraction, diameters) and, for 3D maps, the support measurements
-        of :func:`catseg3d.quantify.measure_support`.
+        ``(stats, particles)``: ``stats`` holds the shape, spacing, class volume fractions (of
+        the whole map), the Pt summary (count, attached fraction, diameters) and, for 3D maps, the
+        support measurements of :func:`catseg3d.quantify.measure_support`.
     """
     array = labels.array
     particles = measure_particles(array, labels.spacing, min_voxels=min_voxels)
     diameters = np.array([p.diameter_nm for p in particles])
-    counts = np.bincount(array.ravel().astype(np.int64), minlength=3)[:3]
+    counts = class_counts(array)
     stats: dict = {
         "shape": list(array.shape),
         "spacing_nm": list(labels.spacing),
@@ -44,8 +51,16 @@ def quantify_labels(labels: Volume, min_voxels: int = 1) -> tuple[dict, list[Par
         },
     }
     if array.ndim == 3:
-        stats["alumina"] = measure_support(array, labels.spacing)
+        stats["alumina"] = measure_support(array, labels.spacing, open_pore_radius_nm=open_pore_radius_nm)
     return stats, particles
+
+
+def class_counts(array: np.ndarray, slab: int = 16) -> np.ndarray:
+    """Voxels of labels 0, 1 and 2 in an integer label map, counted ``slab`` slices at a time."""
+    counts = np.zeros(3, np.int64)
+    for start in range(0, array.shape[0], slab):
+        counts += np.bincount(array[start:start + slab].ravel(), minlength=3)[:3]
+    return counts
 
 
 def particles_csv(particles: list[Particle]) -> str:
@@ -74,26 +89,37 @@ def markdown(stats: dict) -> str:
         a = stats["alumina"]
         lines += ["", "## Alumina and pores", "",
                   f"- alumina volume: {a['support_volume_nm3']:.1f} nm^3",
-                  f"- external surface (pores filled): {a['external_surface_nm2']:.1f} nm^2; specific surface "
-                  f"{a['specific_surface_nm_1']:.4f} nm^-1 = {a['specific_surface_m2_g']:.1f} m^2/g at 3.65 g/cm^3",
-                  f"- enclosed pores: {a['pore_count']}, volume {a['pore_volume_nm3']:.1f} nm^3, "
-                  f"fraction {a['pore_volume_fraction']:.4f} of the filled particle, surface {a['pore_surface_nm2']:.1f} nm^2"]
+                  (f"- external surface (enclosed pores filled): {a['external_surface_nm2']:.1f} nm^2; specific "
+                   f"surface {a['specific_surface_nm_1']:.4f} nm^-1 = {a['specific_surface_m2_g']:.1f} m^2/g "
+                   "at 3.65 g/cm^3"),
+                  (f"- enclosed pores: {a['pore_count']}, volume {a['pore_volume_nm3']:.1f} nm^3, fraction "
+                   f"{a['pore_volume_fraction']:.4f} of the filled particle, surface {a['pore_surface_nm2']:.1f} nm^2")]
+        if a["open_pore_count"] is None:
+            lines += [f"- open pores: {a['open_pore_definition']}"]
+        else:
+            lines += [(f"- open pores: {a['open_pore_count']}, volume {a['open_pore_volume_nm3']:.1f} nm^3, fraction "
+                       f"{a['open_pore_volume_fraction']:.4f} of the envelope ({a['envelope_volume_nm3']:.1f} nm^3), "
+                       f"walls {a['open_pore_wall_nm2']:.1f} nm^2 of the external surface"),
+                      f"- open-pore definition: {a['open_pore_definition']}"]
     return "\n".join(lines) + "\n"
 
 
 def write_quantification(labels: Volume, out_dir: str | os.PathLike, min_voxels: int = 1,
-                         mesh_format: str | None = None, image: Volume | None = None) -> dict:
-    """Write ``stats.json``, ``particles.csv``, ``report.md`` and figures into ``out_dir``.
+                         mesh_format: str | None = None, image: Volume | None = None,
+                         open_pore_radius_nm: float = OPEN_PORE_RADIUS_NM) -> dict:
+    """Write ``stats.json``, ``particles.csv``, ``report.md`` and figures into ``out_dir``
+    (``min_voxels`` and ``open_pore_radius_nm`` as in :func:`quantify_labels`).
 
     Figures: ``pt_diameters.png`` (when there are particles) and, for 3D maps,
-    ``orthoslices.png`` (with ``image`` underneath if given). Returns the stats.
+    ``orthoslices.png`` (with ``image`` underneath if given) and ``render.png`` (a 3D view,
+    :func:`catseg3d.quantify.figures.plot_render`). Returns the stats.
 
     With ``mesh_format`` (``"ply"``, ``"stl"``, ``"vtk"``, ...) and a 3D map, also ``alumina.FMT``
     and ``pt.FMT``: smoothed surface meshes in nm for ParaView (a class with no voxels gets none).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stats, particles = quantify_labels(labels, min_voxels)
+    stats, particles = quantify_labels(labels, min_voxels, open_pore_radius_nm)
     if mesh_format is not None and labels.array.ndim == 3:
         for name, label in (("alumina", 1), ("pt", 2)):
             if (labels.array == label).any():
@@ -106,7 +132,8 @@ def write_quantification(labels: Volume, out_dir: str | os.PathLike, min_voxels:
     if labels.array.ndim == 3:
         plot_orthoslices(labels.array, labels.spacing, out / "orthoslices.png",
                          None if image is None else image.array)
-        text += "\n![orthoslices](orthoslices.png)\n"
+        plot_render(labels.array, labels.spacing, out / "render.png")
+        text += "\n![orthoslices](orthoslices.png)\n\n![3D view](render.png)\n"
     write_text(out / "report.md", text)
     write_json(out / "stats.json", stats)
     return stats
