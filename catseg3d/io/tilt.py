@@ -1,0 +1,57 @@
+"""Tilt series from any source: microscope files carry their angles, stacks take an angle file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from catseg3d.io.errors import InputError
+from catseg3d.io.microscope import MICROSCOPE_SUFFIXES, TiltSeries, read_tilt_series
+from catseg3d.io.readers import read_volume
+
+
+def read_angles(path: str | os.PathLike) -> np.ndarray:
+    """Tilt angles in degrees from a text file with one number per line (IMOD ``.tlt``/``.rawtlt``).
+
+    Raises:
+        InputError: a missing file or a line that is not a number.
+    """
+    path = Path(path)
+    try:
+        lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        return np.array([float(line) for line in lines])
+    except OSError as error:
+        raise InputError(path, f"cannot read angles ({error.strerror})") from error
+    except ValueError as error:
+        raise InputError(path, f"not one angle per line ({error})") from error
+
+
+def load_tilt_series(path: str | os.PathLike, angles_file: str | os.PathLike | None = None,
+                     spacing: float | None = None) -> TiltSeries:
+    """A tilt series ``(n_angles, y, x)`` with its angles (degrees) and pixel size (nm).
+
+    DM3/DM4/EMD tilt series carry angles and pixel size; any stack ``read_volume`` reads (TIFF, MRC,
+    NIfTI) needs ``angles_file``. ``angles_file`` and ``spacing`` override the file's own values.
+
+    Raises:
+        InputError: no angles, angles that do not match the projections, or no pixel size.
+    """
+    path = Path(path)
+    if path.suffix.lower() in MICROSCOPE_SUFFIXES:
+        series = read_tilt_series(path)
+    else:
+        if angles_file is None:
+            raise InputError(path, "a stack holds no tilt angles; pass --angles FILE (one angle per line)")
+        volume = read_volume(path, fallback_spacing=spacing if spacing is not None else 1.0)
+        if volume.array.ndim != 3:
+            raise InputError(path, f"expected a stack of projections, got shape {volume.array.shape}")
+        series = TiltSeries(volume.array, np.empty(0), tuple(volume.spacing[1:]))
+    angles = read_angles(angles_file) if angles_file is not None else series.angles
+    pixel_size = (spacing, spacing) if spacing is not None else series.pixel_size
+    if len(angles) != series.projections.shape[0]:
+        raise InputError(angles_file or path, f"{len(angles)} angles for {series.projections.shape[0]} projections")
+    if pixel_size is None:
+        raise InputError(path, "the file holds no pixel size; pass --spacing NM")
+    return TiltSeries(series.projections, np.asarray(angles, dtype=np.float64), tuple(pixel_size))
