@@ -97,15 +97,17 @@ def segment_command(args: argparse.Namespace) -> None:
 
     planes = tuple(p.strip() for p in args.planes.split(",")) if args.planes else (AXIS_PLANES[args.axis],)
     model = load_segmentation_model(args.model)  # before any work: a bad model fails fast
-    device = init_distributed()  # joins torchrun's process group, if any
-    if args.device is not None:
+    if args.sw_batch_size < 1:
+        raise InputError("--sw-batch-size", f"must be at least 1, got {args.sw_batch_size}")
+    device = init_distributed()  # joins torchrun's process group, if any: one GPU per process
+    if args.device is not None and not dist.is_initialized():
         device = torch.device(args.device)
     try:
         predictor = Predictor(model, window=args.window or None, overlap=args.overlap, blend=args.blend,
                               tta=args.tta, precision=args.precision, sw_batch_size=args.sw_batch_size,
                               device=device)
     except ValueError as error:
-        raise InputError(model.path, str(error)) from error
+        raise InputError("--window/--overlap", str(error)) from error
     rank = dist.get_rank() if dist.is_initialized() else 0
     try:
         summary = segment(args.input, args.output, predictor, planes=planes,
@@ -131,10 +133,11 @@ def reconstruct_command(args: argparse.Namespace) -> None:
     volume = reconstruct_tilt_series(series.projections, series.angles, args.method, args.iterations,
                                      args.thickness, args.tilt_axis, progress=True)
     pixel_y, pixel_x = series.pixel_size
-    write_nifti(Volume(volume, (pixel_x, pixel_y, pixel_x)), args.output)
+    pixel_z = pixel_x if args.tilt_axis == "y" else pixel_y  # z is sampled like the axis across the tilt axis
+    write_nifti(Volume(volume, (pixel_z, pixel_y, pixel_x)), args.output)
     print(f"{args.output}: {args.method.upper()} x {args.iterations} of {len(series.angles)} projections "
           f"({series.angles.min():g} to {series.angles.max():g} degrees), volume {volume.shape} (z, y, x), "
-          f"{pixel_x:g} nm voxels")
+          f"voxels {pixel_z:g} x {pixel_y:g} x {pixel_x:g} nm")
 
 
 def pack_command(args: argparse.Namespace) -> None:
@@ -243,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="voxel size in nm, overriding the file's")
     seg.add_argument("--slab", type=int, default=4, metavar="SLICES", help="slices per step (default 4)")
     seg.add_argument("--sw-batch-size", type=int, default=1, help="windows per network call (default 1)")
-    seg.add_argument("--device", help="cpu or cuda (default: cuda if available)")
+    seg.add_argument("--device", help="cpu or cuda (default: cuda if available; under torchrun each "
+                                      "process takes its own GPU)")
     seg.set_defaults(func=segment_command)
 
     rec = commands.add_parser(

@@ -104,6 +104,8 @@ def _load_network(weights: Path) -> tuple[nn.Module, str, tuple[int, int, int]]:
             network = torch.jit.load(weights, map_location="cpu")
             state = network.state_dict()
             runtime = "torchscript"
+            if "head.weight" not in state or not hasattr(network, "size_multiple"):
+                raise InputError(weights, "not a TorchScript export of a catseg3d PaperUNet")
         else:
             state = torch.load(weights, map_location="cpu", weights_only=True)
             if not isinstance(state, dict):
@@ -165,5 +167,7 @@ def load_segmentation_model(path: str | os.PathLike | None = None) -> Segmentati
                                         f"classes, the weights have {in_channels} and {classes}")
     if runtime != "onnx":  # a PaperUNet knows its own down-sampling factor
         size_multiple = int(network.size_multiple)
+    if sorted(channel_def) != sorted(str(c) for c in range(classes)):
+        raise InputError(metadata_path, f"channel_def keys {sorted(channel_def)} are not 0..{classes - 1}")
     class_names = tuple(str(channel_def[str(c)]) for c in range(classes))
     return SegmentationModel(network.eval(), spatial_dims, class_names, intensity, size_multiple, weights, runtime)

@@ -80,9 +80,8 @@ def _output_header(reader: SlabReader, channels: int):
 
 
 def distributed_rank_world() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
+    """``(rank, world size)`` of the process group, ``(0, 1)`` outside one."""
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
 
 def sample_slices(reader: SlabReader) -> list[np.ndarray]:
@@ -118,12 +117,24 @@ class _PartWriter:
             np.rint(np.clip(channel, 0, 1) * 255).astype(np.uint8).tofile(file)
 
 
+def _step(predictor: Predictor, reader: SlabReader, slab: int) -> int:
+    """Slices per streaming step: ``slab`` for a 2D model, one window depth (or all) for a 3D one."""
+    return slab if predictor.model.spatial_dims == 2 else (predictor.window or reader.shape[0])
+
+
+def _shard(reader: SlabReader, step: int, rank: int, world: int) -> tuple[int, int]:
+    """This rank's slices: a contiguous run of whole steps, so that every rank cuts the volume
+    into the blocks one process would (a 3D model's blocks see the same context)."""
+    steps = -(-reader.shape[0] // step)
+    return min(steps * rank // world * step, reader.shape[0]), min(steps * (rank + 1) // world * step,
+                                                                    reader.shape[0])
+
+
 def _stream(reader: SlabReader, predictor: Predictor, window, writer: _PartWriter, start: int, stop: int,
-            slab: int, bar: tqdm) -> None:
-    """Predict slices ``start:stop`` slab by slab (3D: blocks with a halo) into ``writer``."""
+            step: int, bar: tqdm) -> None:
+    """Predict slices ``start:stop`` in steps (3D: blocks with a half-window halo) into ``writer``."""
     spatial_dims = predictor.model.spatial_dims
     halo = 0 if spatial_dims == 2 or predictor.window is None else predictor.window // 2
-    step = slab if spatial_dims == 2 else (predictor.window or reader.shape[0])
     for z0 in range(start, stop, step):
         z1 = min(z0 + step, stop)
         lo, hi = max(z0 - halo, 0), min(z1 + halo, reader.shape[0])
@@ -176,7 +187,7 @@ def segment(input_path: str | Path, output_path: str | Path, predictor: Predicto
             volume in memory.
         intensity: ``auto``, ``fixed`` or ``percentile`` (:mod:`catseg3d.transforms.intensity`).
         spacing: voxel size in nm overriding the file's.
-        slab: slices read, predicted and written at a time.
+        slab: slices read, predicted and written at a time (2D models).
         progress: show a progress bar (rank 0 only).
 
     Under ``torch.distributed`` every rank calls this with the same arguments; the streaming
@@ -191,6 +202,10 @@ def segment(input_path: str | Path, output_path: str | Path, predictor: Predicto
     check_nifti_output(output_path)
     if probabilities_path is not None:
         check_nifti_output(probabilities_path)
+    if slab < 1:
+        raise InputError(output_path, f"slab must be at least 1 slice, got {slab}")
+    if probabilities_path is not None and Path(probabilities_path).resolve() == output_path.resolve():
+        raise InputError(output_path, "the probabilities need a file of their own")
     planes = tuple(dict.fromkeys(planes))
     if not planes or any(p not in PLANE_NORMALS for p in planes):
         raise InputError(output_path, f"planes must be among {tuple(PLANE_NORMALS)}, got {planes}")
@@ -211,22 +226,28 @@ def segment(input_path: str | Path, output_path: str | Path, predictor: Predicto
         except ValueError as error:
             raise InputError(input_path, str(error)) from error
         num_classes = model.num_classes
+        try:  # the headers first: a geometry NIfTI cannot hold fails before any work
+            headers = [_output_header(reader, 1), _output_header(reader, num_classes)]
+        except Exception as error:
+            raise InputError(input_path, f"cannot describe the output in NIfTI ({error})") from error
         work = _shared_work_dir(output_path, world)
         try:
-            start, stop = reader.shape[0] * rank // world, reader.shape[0] * (rank + 1) // world
+            step = _step(predictor, reader, slab)
+            start, stop = _shard(reader, step, rank, world) if streaming else (0, reader.shape[0])
             total_steps = (stop - start) if streaming else sum(reader.shape[PLANE_NORMALS[p]] for p in planes)
             with ExitStack() as stack:
                 writer = _PartWriter(stack, work, rank, num_classes, probabilities_path is not None)
                 bar = stack.enter_context(tqdm(total=total_steps, unit="slice", disable=not progress or rank > 0,
                                                desc=f"segment {Path(input_path).name}"))
                 if streaming:
-                    _stream(reader, predictor, window, writer, start, stop, slab, bar)
+                    _stream(reader, predictor, window, writer, start, stop, step, bar)
                 else:
                     _planes(reader, predictor, window, planes, writer, work, slab, bar)
             counts = torch.from_numpy(writer.counts)
-            if world > 1:
-                dist.all_reduce(counts)
-                dist.barrier()
+            if world > 1:  # on the device: nccl reduces GPU tensors only
+                counts = counts.to(predictor.device)
+                dist.all_reduce(counts)  # also tells rank 0 that every part is complete
+                counts = counts.cpu()
             removed = 0
             if rank == 0:
                 label_parts = [work / f"labels.{r:04d}" for r in range(world)]
@@ -240,14 +261,12 @@ def segment(input_path: str | Path, output_path: str | Path, predictor: Predicto
                     label_parts = label_parts[:1]
                     labels.tofile(label_parts[0])
                     del labels
-                write_nifti_from_parts(output_path, _output_header(reader, 1), label_parts)
+                write_nifti_from_parts(output_path, headers[0], label_parts)
                 if probabilities_path is not None:
-                    header = _output_header(reader, num_classes)
+                    header = headers[1]
                     header.set_slope_inter(1 / 255, 0)
                     parts = [work / f"prob{c}.{r:04d}" for c in range(num_classes) for r in range(world)]
                     write_nifti_from_parts(probabilities_path, header, parts)
-            if world > 1:
-                dist.barrier()
         finally:
             if rank == 0:
                 shutil.rmtree(work, ignore_errors=True)

@@ -161,13 +161,15 @@ def per_axis(spacing: float | Sequence[float], ndim: int, path) -> tuple[float, 
     """One spacing value per axis from one value (isotropic) or ``ndim`` values.
 
     Raises:
-        InputError: another number of values.
+        InputError: another number of values, or a value that is not positive and finite.
     """
     values = [float(spacing)] if np.isscalar(spacing) else [float(s) for s in spacing]
     if len(values) == 1:
         values = values * ndim
     if len(values) != ndim:
         raise InputError(path, f"{len(values)} spacing values given for a {ndim}D image")
+    if not all(np.isfinite(v) and v > 0 for v in values):
+        raise InputError(path, f"spacing must be positive, got {values}")
     return tuple(values)
 
 

@@ -67,7 +67,7 @@ class _NiftiZYX:
     def __init__(self, proxy, shape_xyz: tuple[int, ...]) -> None:
         self.proxy = proxy
         self.shape = tuple(reversed(shape_xyz))
-        self.dtype = proxy.dtype
+        self.dtype = np.asarray(proxy[:1, :1, :1]).dtype  # after scl_slope/scl_inter, as slabs come
 
     def __getitem__(self, index: slice) -> np.ndarray:
         return np.transpose(np.asarray(self.proxy[:, :, index]), (2, 1, 0))

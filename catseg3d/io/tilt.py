@@ -36,7 +36,8 @@ def load_tilt_series(path: str | os.PathLike, angles_file: str | os.PathLike | N
     NIfTI) needs ``angles_file``. ``angles_file`` and ``spacing`` override the file's own values.
 
     Raises:
-        InputError: no angles, angles that do not match the projections, or no pixel size.
+        InputError: no angles, fewer than two, non-finite ones or not one per projection; no
+            pixel size or a non-positive one.
     """
     path = Path(path)
     if path.suffix.lower() in MICROSCOPE_SUFFIXES:
@@ -44,7 +45,7 @@ def load_tilt_series(path: str | os.PathLike, angles_file: str | os.PathLike | N
     else:
         if angles_file is None:
             raise InputError(path, "a stack holds no tilt angles; pass --angles FILE (one angle per line)")
-        volume = read_volume(path, fallback_spacing=spacing if spacing is not None else 1.0)
+        volume = read_volume(path, spacing=spacing)
         if volume.array.ndim != 3:
             raise InputError(path, f"expected a stack of projections, got shape {volume.array.shape}")
         series = TiltSeries(volume.array, np.empty(0), tuple(volume.spacing[1:]))
@@ -52,6 +53,10 @@ def load_tilt_series(path: str | os.PathLike, angles_file: str | os.PathLike | N
     pixel_size = (spacing, spacing) if spacing is not None else series.pixel_size
     if len(angles) != series.projections.shape[0]:
         raise InputError(angles_file or path, f"{len(angles)} angles for {series.projections.shape[0]} projections")
+    if len(angles) < 2 or not np.all(np.isfinite(angles)):
+        raise InputError(angles_file or path, f"need at least two finite tilt angles, got {list(angles)}")
     if pixel_size is None:
         raise InputError(path, "the file holds no pixel size; pass --spacing NM")
+    if not all(np.isfinite(s) and s > 0 for s in pixel_size):
+        raise InputError(path, f"pixel size must be positive, got {pixel_size} nm")
     return TiltSeries(series.projections, np.asarray(angles, dtype=np.float64), tuple(pixel_size))

@@ -1,7 +1,7 @@
 """Pack a MONAI bundle into one ``.zip`` that ``python -m monai.bundle download --url`` installs.
 
-The archive holds one folder named after the bundle (metadata ``name``) with ``configs/``,
-``docs/``, ``LICENSE`` and the models (``model.pt`` and any ``model.ts``/``model.onnx`` exports),
+The archive holds one folder named after the bundle (metadata ``name``) with the files of
+``configs/`` (hidden ones left out), ``docs/README.md``, ``LICENSE`` and the models (``model.pt`` and any ``model.ts``/``model.onnx`` exports),
 never training checkpoints, logs or reports. MONAI's ``download`` extracts it into
 ``BUNDLE_DIR/NAME``; ``catseg3d segment --model BUNDLE_DIR/NAME`` then runs it.
 
@@ -50,7 +50,8 @@ def check_bundle(bundle: str | os.PathLike) -> tuple[str, list[Path]]:
         raise InputError(bundle / "models" / "model.pt", "no such model file")
     for model in models:
         load_segmentation_model(model)  # raises InputError on any mismatch
-    files = [p for p in sorted((bundle / "configs").iterdir()) if p.is_file()] + models
+    files = [p for p in sorted((bundle / "configs").iterdir()) if p.is_file() and not p.name.startswith(".")]
+    files += models
     files += [p for p in (bundle / "docs" / "README.md", bundle / "LICENSE") if p.is_file()]
     return str(metadata["name"]), files
 
