@@ -11,7 +11,7 @@ Genc et al. validation/training patches, alternating in one process; medians of 
 Printed: seconds per slice, slices per second, GFLOP/s (convolution FLOPs the path executes, from
 ``torch.utils.flop_counter``), the speed ratio, and the agreement of the two label stacks (voxel
 agreement, per-class DSC). ``--stack N`` also writes an N-slice stack (uint8 NIfTI) and times
-``catseg3d segment`` on it in a child process, with the child's peak RSS.
+``catseg3d segment`` on it in a child process, with that process's peak RSS (GNU time).
 
     python scripts/bench_inference.py [--slices 6] [--repeats 3] [--window 0] [--stack 702 1404]
 """
@@ -19,7 +19,6 @@ agreement, per-class DSC). ``--stack N`` also writes an N-slice stack (uint8 NIf
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -110,14 +109,16 @@ def run_stack(args, count: int, folder: Path) -> None:
         command += ["--model", args.model]
     if args.window:
         command += ["--window", str(args.window)]
+    # GNU time forks the command from its own small process: the peak RSS it reports is the
+    # command's alone (a child forked from this process would count this process's pages too)
     started = time.perf_counter()
-    child = subprocess.Popen(command, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)
+    result = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M", *command], stderr=subprocess.PIPE, text=True)
     minutes = (time.perf_counter() - started) / 60
-    if status:
-        raise SystemExit(f"{' '.join(command)} failed ({status})")
+    if result.returncode:
+        raise SystemExit(f"{' '.join(command)} failed: {result.stderr[-1000:]}")
+    peak_kb = int(result.stderr.rsplit("maxrss_kb=", 1)[1].split()[0])
     print(f"| {count} x 1024 x 512 | {minutes:.2f} | {minutes * 60 / count:.3f} | "
-          f"{usage.ru_maxrss / 2**20:.2f} | {count * 1024 * 512 / 2**30:.2f} |")
+          f"{peak_kb / 2**20:.2f} | {count * 1024 * 512 / 2**30:.2f} |")
 
 
 def main() -> None:

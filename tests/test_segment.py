@@ -277,7 +277,7 @@ def test_min_size_option(bundle2d, volume, tmp_path):
     assert run_cli(source, plain, "--model", bundle2d) == 0
     assert run_cli(source, cleaned, "--model", bundle2d, "--min-size", 30) == 0
     expected = read_labels(plain)[0].copy()
-    remove_small_components(expected, 30)
+    assert remove_small_components(expected, 30) > 0  # the option has something to do
     np.testing.assert_array_equal(read_labels(cleaned)[0], expected)
 
 
@@ -303,6 +303,61 @@ def test_3d_model_runs_volume_windows(tmp_path):
     deep = write_nifti(Volume(np.concatenate([array] * 3), (0.2, 0.12, 0.12)), tmp_path / "deep.nii")
     assert run_cli(deep, tmp_path / "deep_labels.nii", "--model", bundle, "--window", 16) == 0  # blocks + halo
     assert read_labels(tmp_path / "deep_labels.nii")[0].shape == (48, 20, 12)
+
+
+def test_3d_model_under_torchrun_equals_one_process(tmp_path):
+    """Shards are whole blocks, so every block sees the context it has in one process."""
+    bundle = make_bundle(tmp_path / "bundle3d", spatial_dims=3)
+    array = np.random.default_rng(7).normal(size=(40, 20, 12)).astype(np.float32)
+    source = write_nifti(Volume(array, (0.2, 0.12, 0.12)), tmp_path / "vol.nii.gz")
+    outputs = []
+    for processes in (1, 2):
+        out = tmp_path / f"labels_{processes}.nii.gz"
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+                   "-m", "catseg3d", "segment", str(source), str(out), "--model", str(bundle), "--window", "16",
+                   "--precision", "float32"]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        outputs.append(read_labels(out)[0])
+    assert len(np.unique(outputs[0])) > 1
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+
+
+def test_uint8_file_with_a_scale_is_mapped_as_the_floats_it_holds(bundle2d, volume, tmp_path):
+    """A uint8 NIfTI with scl_slope holds floats: percentile mapping, like the same floats stored plainly."""
+    levels = np.clip((volume.array + 3000) / 20, 0, 255).astype(np.uint8)
+    scaled = nib.Nifti1Image(levels.T, np.diag([0.12, 0.25, 0.5, 1]))
+    scaled.header.set_slope_inter(1 / 255, 0)
+    nib.save(scaled, str(tmp_path / "scaled.nii"))
+    plain = write_nifti(Volume(levels.astype(np.float32) / 255, (0.5, 0.25, 0.12)), tmp_path / "plain.nii")
+    outs = []
+    for source in (tmp_path / "scaled.nii", plain):
+        out = tmp_path / f"labels_{source.stem}.nii"
+        assert run_cli(source, out, "--model", bundle2d, "--precision", "float32") == 0
+        outs.append(read_labels(out)[0])
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+@pytest.mark.parametrize("options, problem", [
+    (["--slab", "0"], "slab must be at least 1"), (["--sw-batch-size", "0"], "must be at least 1"),
+    (["--spacing", "0"], "spacing must be positive"), (["--window", "18"], "window must be a positive multiple"),
+    (["--overlap", "1"], "overlap must be in [0, 1)"), (["--planes", "xy,zz"], "planes must be among"),
+])
+def test_bad_options_are_one_line_and_no_output(bundle2d, volume, tmp_path, capsys, options, problem):
+    source = write_nifti(volume, tmp_path / "tomo.nii")
+    out = tmp_path / "labels.nii.gz"
+    assert run_cli(source, out, "--model", bundle2d, *options) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and problem in error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tomo.nii"]
+
+
+def test_probabilities_may_not_overwrite_the_labels(bundle2d, volume, tmp_path, capsys):
+    source = write_nifti(volume, tmp_path / "tomo.nii")
+    out = tmp_path / "labels.nii.gz"
+    assert run_cli(source, out, "--model", bundle2d, "--probabilities", out) == 2
+    assert "need a file of their own" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_intensity_mapping_in_metadata_is_that_of_the_training_patches(genc_prepared):

@@ -96,6 +96,25 @@ def test_real_dm3_tilt_series_reconstructs_a_round_rod(tmp_path):
     assert 0.8 < np.ptp(zs) / np.ptp(ys) < 1.25 and np.ptp(ys) > 10
 
 
+def test_uncalibrated_stack_needs_a_pixel_size_and_anisotropic_pixels_keep_theirs(tmp_path, capsys):
+    stack = tmp_path / "tilts.tif"
+    tifffile.imwrite(stack, np.ones((3, 8, 6), np.float32), photometric="minisblack")  # no calibration
+    angles = tmp_path / "tilts.tlt"
+    angles.write_text("-40\n0\n40\n")
+    out = tmp_path / "rec.nii.gz"
+    assert main(["reconstruct", str(stack), str(out), "--angles", str(angles)]) == 2
+    assert "pass --spacing" in capsys.readouterr().err and not out.exists()
+    mrc = tmp_path / "tilts.mrc"
+    import mrcfile
+    with mrcfile.new(mrc) as file:  # pixels 3 A along y, 2 A along x
+        file.set_data(np.ones((3, 8, 6), np.float32))
+        file.voxel_size = (2.0, 3.0, 1.0)
+    for axis, z_spacing in (("y", 0.2), ("x", 0.3)):  # z is sampled like the axis across the tilt axis
+        assert main(["reconstruct", str(mrc), str(out), "--angles", str(angles), "--tilt-axis", axis,
+                     "--iterations", "2"]) == 0
+        np.testing.assert_allclose(read_nifti(out).spacing, (z_spacing, 0.3, 0.2), rtol=1e-6)
+
+
 def test_stack_needs_angles_and_the_right_number(tmp_path, capsys):
     stack = tmp_path / "tilts.tif"
     tifffile.imwrite(stack, np.ones((5, 8, 8), np.float32))
