@@ -236,7 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--probabilities", type=Path, metavar="P.nii.gz",
                      help="also write class probabilities (4D, uint8 scaled by 1/255)")
     seg.add_argument("--min-size", type=int, default=0, metavar="VOXELS",
-                     help="relabel components smaller than this by their surroundings (default off)")
+                     help="relabel components smaller than this by their surroundings (default off; "
+                          "the labels only, not --probabilities)")
     seg.add_argument("--precision", choices=["auto", "bfloat16", "float32"], default="auto",
                      help="auto: bfloat16 where the CPU/GPU has it natively, else float32")
     seg.add_argument("--intensity", choices=["auto", "fixed", "percentile"], default="auto",
