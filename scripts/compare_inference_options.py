@@ -46,7 +46,8 @@ def main() -> None:
         matrices = np.stack([confusion_matrix(p, t, 3) for p, t in zip(predictions, truths)])
         summary = summarize_confusion_matrices(matrices, model.class_names)["mean"]
         cells = [f"{summary[m][c]['mean']:.3f}" for m in ("dsc", "precision", "recall") for c in model.class_names[1:]]
-        rows.append(f"| {name} | {' | '.join(cells)} | {seconds:.2f} |")
+        timing = f"{seconds:.2f}" if seconds is not None else "(as the default)"
+        rows.append(f"| {name} | {' | '.join(cells)} | {timing} |")
 
     for name, options in OPTIONS.items():
         predictor = Predictor(model, **options)
@@ -59,7 +60,7 @@ def main() -> None:
                 cleaned = [p.copy() for p in predictions]
                 for p in cleaned:
                     remove_small_components(p, min_size)
-                score(f"whole patch + min-size {min_size} px", cleaned, float("nan"))
+                score(f"whole patch + min-size {min_size} px", cleaned, None)
     print(f"{len(images)} validation patches, model {model.path}\n")
     print("| option | DSC alumina | DSC Pt | precision alumina | precision Pt | recall alumina | recall Pt | s/patch |")
     print("|---|---|---|---|---|---|---|---|")

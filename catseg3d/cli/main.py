@@ -70,7 +70,8 @@ def quantify_command(args: argparse.Namespace) -> None:
     from catseg3d.quantify import write_quantification
 
     if not args.open_pore_radius >= 0:
-        raise InputError("--open-pore-radius", f"must be 0 (off) or a positive radius in nm, got {args.open_pore_radius}")
+        raise InputError("--open-pore-radius",
+                         f"must be 0 (off) or a positive radius in nm, got {args.open_pore_radius}")
     labels = read_volume(args.labels, spacing=args.spacing)
     if labels.array.dtype.kind not in "iub" or labels.array.min() < 0 or labels.array.max() > 2:
         raise InputError(args.labels, f"expected integer labels 0, 1, 2, got {labels.array.dtype} values "
