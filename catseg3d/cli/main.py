@@ -91,6 +91,7 @@ def segment_command(args: argparse.Namespace) -> None:
     import torch.distributed as dist
 
     from catseg3d.engines import init_distributed
+    from catseg3d.engines import rank as process_rank
     from catseg3d.inference.model import load_segmentation_model
     from catseg3d.inference.predictor import Predictor
     from catseg3d.inference.segment import AXIS_PLANES, segment
@@ -109,7 +110,7 @@ def segment_command(args: argparse.Namespace) -> None:
                               device=device)
     except ValueError as error:
         raise InputError("--window/--overlap", str(error)) from error
-    rank = dist.get_rank() if dist.is_initialized() else 0
+    rank = process_rank()
     try:
         summary = segment(args.input, args.output, predictor, planes=planes,
                           probabilities_path=args.probabilities, min_size=args.min_size,
