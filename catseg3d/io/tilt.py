@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from catseg3d.io.atomic import atomic_path, write_text
 from catseg3d.io.errors import InputError
 from catseg3d.io.microscope import MICROSCOPE_SUFFIXES, TiltSeries, read_tilt_series
 from catseg3d.io.readers import read_volume
@@ -60,3 +61,28 @@ def load_tilt_series(path: str | os.PathLike, angles_file: str | os.PathLike | N
     if not all(np.isfinite(s) and s > 0 for s in pixel_size):
         raise InputError(path, f"pixel size must be positive, got {pixel_size} nm")
     return TiltSeries(series.projections, np.asarray(angles, dtype=np.float64), tuple(pixel_size))
+
+
+def write_tilt_series(projections: np.ndarray, angles_deg: np.ndarray, pixel_size_nm: float,
+                      path: str | os.PathLike) -> tuple[Path, Path]:
+    """Write a tilt series as IMOD does: an MRC stack and its angles beside it (``.rawtlt``).
+
+    Args:
+        projections: ``(n_angles, y, x)`` float32 projections.
+        angles_deg: the tilt angle of each projection in degrees.
+        pixel_size_nm: detector pixel size in nm (stored in the MRC header in Angstrom).
+        path: the ``.mrc`` file; the angles go to the same name with suffix ``.rawtlt``.
+
+    Returns:
+        The two paths written (each written atomically). :func:`load_tilt_series` reads them back.
+    """
+    import mrcfile
+
+    path = Path(path)
+    angles_path = path.with_suffix(".rawtlt")
+    with atomic_path(path) as tmp:
+        with mrcfile.new(tmp, overwrite=True) as mrc:
+            mrc.set_data(np.asarray(projections, dtype=np.float32))
+            mrc.voxel_size = pixel_size_nm * 10.0
+    write_text(angles_path, "".join(f"{a:g}\n" for a in angles_deg))
+    return path, angles_path

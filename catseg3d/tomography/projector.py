@@ -51,3 +51,20 @@ def parallel_projection_matrix(slice_shape: tuple[int, int], angles_deg: Sequenc
     shape = (len(angles_deg) * bins, nz * nx)
     return sparse.csr_matrix((np.concatenate(weights).astype(np.float32),
                               (np.concatenate(rows), np.concatenate(cols))), shape=shape)
+
+
+def project_volume(volume: np.ndarray, angles_deg: Sequence[float]) -> np.ndarray:
+    """The tilt series of a volume: line sums along the beam at each angle.
+
+    Args:
+        volume: ``(nz, ny, nx)`` values per voxel (tilt axis ``y``, beam ``z`` at 0 degrees).
+        angles_deg: tilt angles in degrees.
+
+    Returns:
+        float32 ``(n_angles, ny, nx)`` projections (sums of voxel values, detector width ``nx``).
+    """
+    nz, ny, nx = volume.shape
+    matrix = parallel_projection_matrix((nz, nx), angles_deg)
+    columns = np.ascontiguousarray(np.asarray(volume, dtype=np.float32).transpose(0, 2, 1).reshape(nz * nx, ny))
+    sinograms = matrix @ columns  # (n_angles * nx, ny)
+    return np.ascontiguousarray(sinograms.reshape(len(angles_deg), nx, ny).transpose(0, 2, 1))

@@ -1,0 +1,369 @@
+"""A gamma-alumina platelet with pores and Pt particles, as a 3D material volume.
+
+Geometry (all lengths in nm, arrays in numpy ``(z, y, x)`` order, the electron beam along ``z`` at
+0 degrees tilt, the tilt axis along ``y``, coordinates measured from the volume's centre):
+
+* The support is a thin, roughly rhombic plate. In its own frame ``(u, v, w)`` (``w`` the plate
+  normal, tilted from ``z`` by up to :attr:`SpecimenParameters.max_normal_tilt_deg`) the side
+  facets are ``|u|/a + |v|/b = 1`` and the broad faces carry periodic ledges: the half-thickness
+  drops by one ledge height at each of ``n`` evenly spaced rhombic "radii" ``|u|/a + |v|/b``, so
+  the terraces follow the side facets.
+* Pores are chains of elongated ellipsoids (2-6 nm wide, 1.5-3 times as long) whose long axes
+  follow the two side-facet directions; they overlap into a network and stay at least
+  ``pore_margin_nm`` inside the plate, so all of them are enclosed.
+* Pt particles (spheres of 1-4 nm diameter) sit on the outer surface, centred 0.8 radii outside it,
+  at sites drawn with a weight that grows with the local convexity, so mostly on facet edges, ledge
+  edges and apexes. Particles keep two voxels apart, so each is one 26-connected component.
+* Optionally a strand of the lacey carbon film (a wavy cylinder) runs behind the plate.
+
+Materials: :data:`VACUUM`, :data:`ALUMINA`, :data:`PLATINUM`, :data:`CARBON`; the segmentation
+labels (background/pores 0, alumina 1, Pt 2) count carbon as background.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+import numpy as np
+from scipy import ndimage
+from skimage.measure import marching_cubes, mesh_surface_area
+
+VACUUM, ALUMINA, PLATINUM, CARBON = 0, 1, 2, 3
+MATERIAL_NAMES = ("vacuum", "alumina", "platinum", "carbon")
+
+
+@dataclass(frozen=True)
+class SpecimenParameters:
+    """The random specimen's distributions (lengths in nm unless stated).
+
+    Attributes:
+        plate_extent: semi-diagonal ``a`` of the rhombus as a fraction of the smaller in-plane
+            field of view (``min(y, x)`` extent), drawn uniformly from this range.
+        aspect: ``b / a``, the rhombus's second semi-diagonal over its first.
+        half_thickness: the plate's central half-thickness as a fraction of ``min(z, y, x)``
+            extent, at least 1.5 nm.
+        max_normal_tilt_deg: largest angle between the plate normal and the beam at 0 degrees.
+        ledges: number of ledges on each broad face (inclusive range).
+        ledge_height: height of one ledge as a fraction of the half-thickness.
+        pore_chains_per_100nm2: mean number of pore chains per 100 nm^2 of plate area.
+        pores_per_chain: inclusive range of pores per chain.
+        pore_diameter_nm: range of pore widths.
+        pore_elongation: range of pore length over width.
+        pore_margin_nm: least alumina between a pore and the outer surface.
+        pt_per_100nm2: mean number of Pt particles per 100 nm^2 of outer surface.
+        pt_diameter_nm: range of Pt diameters (log-uniform).
+        pt_convexity_weight: the site weight is ``exp(weight * (convexity - 0.5))`` where
+            convexity is the fraction of vacuum around a surface voxel (0.5 on a flat face).
+        carbon_probability: chance that a carbon strand runs behind the plate.
+        carbon_radius_nm: range of the strand's radius.
+    """
+
+    plate_extent: tuple[float, float] = (0.30, 0.42)
+    aspect: tuple[float, float] = (0.55, 0.85)
+    half_thickness: tuple[float, float] = (0.07, 0.11)
+    max_normal_tilt_deg: float = 20.0
+    ledges: tuple[int, int] = (2, 4)
+    ledge_height: tuple[float, float] = (0.08, 0.15)
+    pore_chains_per_100nm2: float = 2.0
+    pores_per_chain: tuple[int, int] = (2, 5)
+    pore_diameter_nm: tuple[float, float] = (2.0, 6.0)
+    pore_elongation: tuple[float, float] = (1.5, 3.0)
+    pore_margin_nm: float = 0.5
+    pt_per_100nm2: float = 2.0
+    pt_diameter_nm: tuple[float, float] = (1.0, 4.0)
+    pt_convexity_weight: float = 12.0
+    carbon_probability: float = 0.5
+    carbon_radius_nm: tuple[float, float] = (2.0, 5.0)
+
+
+@dataclass
+class Specimen:
+    """A simulated specimen.
+
+    Attributes:
+        materials: uint8 ``(z, y, x)`` material codes (:data:`MATERIAL_NAMES`).
+        spacing: voxel size in nm, ``(z, y, x)``.
+        particles: one dict per Pt particle: ``centre_nm`` ``(z, y, x)`` from the volume's
+            corner (voxel centre 0 at 0 nm), ``diameter_nm`` as designed, ``convexity`` of its site.
+        geometry: the drawn plate parameters (nm, degrees).
+        outer_surface_area_nm2: exact area of the plate's outer surface (pores filled, Pt
+            ignored), from its geometry, not from the voxel labels.
+        pore_surface_area_nm2: area of the pore walls, from marching cubes on the pores'
+            continuous implicit function (not on the voxel labels).
+        pore_mask: bool ``(z, y, x)``, voxels carved out of the plate as pores.
+    """
+
+    materials: np.ndarray
+    spacing: tuple[float, float, float]
+    particles: list[dict]
+    geometry: dict
+    outer_surface_area_nm2: float
+    pore_surface_area_nm2: float
+    pore_mask: np.ndarray = field(repr=False)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """uint8 ``(z, y, x)`` segmentation labels: 0 background, pores and carbon; 1 alumina; 2 Pt."""
+        return np.where(self.materials == CARBON, VACUUM, self.materials).astype(np.uint8)
+
+
+def _frame(rng: np.random.Generator, max_tilt_deg: float) -> np.ndarray:
+    """Rows ``e_u, e_v, e_w`` (unit vectors in ``(z, y, x)``) of the plate's frame."""
+    phi = rng.uniform(0, np.pi)
+    tilt = np.deg2rad(rng.uniform(0, max_tilt_deg))
+    tilt_axis = rng.uniform(0, 2 * np.pi)
+    e_w = np.array([np.cos(tilt), np.sin(tilt) * np.sin(tilt_axis), np.sin(tilt) * np.cos(tilt_axis)])
+    reference = np.array([0.0, np.sin(phi), np.cos(phi)])  # in-plane direction before the tilt
+    e_u = reference - e_w * (reference @ e_w)
+    e_u /= np.linalg.norm(e_u)
+    return np.stack([e_u, np.cross(e_w, e_u), e_w])
+
+
+class _Plate:
+    """The plate's implicit function: negative inside, roughly the distance to the surface (nm)."""
+
+    def __init__(self, rng: np.random.Generator, extent_nm: np.ndarray, p: SpecimenParameters) -> None:
+        in_plane = float(min(extent_nm[1], extent_nm[2]))
+        self.frame = _frame(rng, p.max_normal_tilt_deg)
+        self.a = rng.uniform(*p.plate_extent) * in_plane
+        self.b = self.a * rng.uniform(*p.aspect)
+        self.half = max(1.5, rng.uniform(*p.half_thickness) * float(min(extent_nm)))
+        self.faces = []  # (start radius, ledge count, ledge height) of the top and bottom face
+        for _ in range(2):
+            count = int(rng.integers(p.ledges[0], p.ledges[1] + 1))
+            self.faces.append((rng.uniform(0.3, 0.55), count, rng.uniform(*p.ledge_height) * self.half))
+        self.edge_scale = self.a * self.b / np.hypot(self.a, self.b)  # rhombic radius -> nm
+
+    def local(self, points: np.ndarray) -> np.ndarray:
+        """``(..., 3)`` points (nm, ``(z, y, x)``) in the plate frame ``(u, v, w)``."""
+        return points @ self.frame.T
+
+    def half_thickness(self, radius: np.ndarray, face: int) -> np.ndarray:
+        start, count, height = self.faces[face]
+        steps = np.clip(np.floor((radius - start) / ((1 - start) / count)) + 1, 0, count)
+        return self.half - height * steps
+
+    def field(self, points: np.ndarray) -> np.ndarray:
+        uvw = self.local(points)
+        radius = np.abs(uvw[..., 0]) / self.a + np.abs(uvw[..., 1]) / self.b
+        side = (radius - 1) * self.edge_scale
+        top = uvw[..., 2] - self.half_thickness(radius, 0)
+        bottom = -uvw[..., 2] - self.half_thickness(radius, 1)
+        return np.maximum(side, np.maximum(top, bottom))
+
+    def facet_directions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Unit vectors (``(z, y, x)``) along the two side-facet directions."""
+        d1 = self.frame[0] * self.a + self.frame[1] * self.b
+        d2 = self.frame[0] * self.a - self.frame[1] * self.b
+        return d1 / np.linalg.norm(d1), d2 / np.linalg.norm(d2)
+
+    def surface_area(self) -> float:
+        """Exact area (nm^2) of the plate's surface: the two terraced faces project onto the
+        rhombus (``2ab`` each), the ledge walls and the side facets are vertical bands along
+        rhombi of perimeter ``4 r sqrt(a^2 + b^2)``."""
+        perimeter = 4 * np.hypot(self.a, self.b)
+        walls = sum(height * perimeter * (start + k * (1 - start) / count)
+                    for start, count, height in self.faces for k in range(count))
+        side = perimeter * sum(self.half - count * height for _, count, height in self.faces)
+        return float(4 * self.a * self.b + walls + side)
+
+    def describe(self) -> dict:
+        return {"semi_diagonals_nm": [self.a, self.b], "half_thickness_nm": self.half,
+                "normal_zyx": self.frame[2].tolist(),
+                "ledges": [{"start_radius": s, "count": c, "height_nm": h} for s, c, h in self.faces]}
+
+
+def _grid_points(shape: Sequence[int], spacing: Sequence[float], box: tuple[slice, ...] | None = None) -> np.ndarray:
+    """``(..., 3)`` float32 voxel-centre coordinates (nm, from the volume centre) of ``box``."""
+    box = box or tuple(slice(0, n) for n in shape)
+    axes = [((np.arange(b.start, b.stop) - (n - 1) / 2) * s).astype(np.float32)
+            for b, n, s in zip(box, shape, spacing)]
+    return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)
+
+
+def _box(centre_nm: np.ndarray, radius_nm: float, shape: Sequence[int], spacing: Sequence[float]) -> tuple[slice, ...]:
+    """Voxel slices around a point given in centred nm coordinates."""
+    index = centre_nm / np.asarray(spacing) + (np.asarray(shape) - 1) / 2
+    reach = radius_nm / np.asarray(spacing) + 1
+    return tuple(slice(max(0, int(np.floor(i - r))), min(n, int(np.ceil(i + r)) + 1))
+                 for i, r, n in zip(index, reach, shape))
+
+
+def _from_corner(centre_nm: np.ndarray, shape: Sequence[int], spacing: Sequence[float]) -> list[float]:
+    """A centred position (nm) measured from voxel ``(0, 0, 0)``'s centre instead."""
+    return (np.asarray(centre_nm) + (np.asarray(shape) - 1) / 2 * np.asarray(spacing)).tolist()
+
+
+def _ellipsoid_field(points: np.ndarray, centre: np.ndarray, axes: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """Approximate signed distance (nm) to an ellipsoid with rows of ``axes`` and ``radii``."""
+    local = (points - centre) @ axes.T
+    return (np.sqrt(((local / radii) ** 2).sum(-1)) - 1) * radii.min()
+
+
+def _pores(rng: np.random.Generator, plate: _Plate, shape, spacing, p: SpecimenParameters) -> tuple[np.ndarray, list]:
+    """The pores' implicit function (min over ellipsoids, +inf far away) and their parameters."""
+    pore_field = np.full(shape, np.inf, dtype=np.float32)
+    area = 2 * plate.a * plate.b
+    directions = plate.facet_directions()
+    pores = []
+    sphere = rng.normal(size=(256, 3))
+    sphere /= np.linalg.norm(sphere, axis=1, keepdims=True)
+    for _ in range(rng.poisson(p.pore_chains_per_100nm2 * area / 100)):
+        uv = rng.uniform(-1, 1, size=2)
+        uv *= 0.6 / max(1.0, np.abs(uv).sum()) * np.array([plate.a, plate.b])  # inside the rhombus
+        joint = plate.frame[0] * uv[0] + plate.frame[1] * uv[1]  # where the next pore starts
+        turn = int(rng.integers(2))
+        for _ in range(int(rng.integers(p.pores_per_chain[0], p.pores_per_chain[1] + 1))):
+            turn = 1 - turn
+            for _attempt in range(10):  # a pore that would break the margin is drawn again
+                direction = directions[turn] * rng.choice([-1.0, 1.0])
+                width = rng.uniform(*p.pore_diameter_nm)
+                length = width * rng.uniform(*p.pore_elongation)
+                second = np.cross(plate.frame[2], direction)
+                axes = np.stack([direction, second / np.linalg.norm(second), plate.frame[2]])
+                radii = np.array([length, width, width]) / 2
+                candidate = joint + direction * 0.8 * radii[0]
+                depth = rng.uniform(-0.5, 0.5) * max(0.0, plate.half - p.pore_margin_nm - radii[2])
+                candidate = candidate + plate.frame[2] * (depth - candidate @ plate.frame[2])
+                if np.all(plate.field(candidate + (sphere * radii) @ axes) < -p.pore_margin_nm):
+                    break
+            else:
+                continue
+            box = _box(candidate, radii.max(), shape, spacing)
+            local = _ellipsoid_field(_grid_points(shape, spacing, box), candidate, axes, radii)
+            pore_field[box] = np.minimum(pore_field[box], local)
+            pores.append({"centre_nm": _from_corner(candidate, shape, spacing), "length_nm": length, "width_nm": width})
+            joint = candidate + direction * 0.9 * radii[0]
+    return pore_field, pores
+
+
+def _carbon(rng: np.random.Generator, plate: _Plate, points: np.ndarray, p: SpecimenParameters) -> tuple[np.ndarray, dict]:
+    """A wavy carbon cylinder behind the plate (bool mask) and its parameters."""
+    radius = rng.uniform(*p.carbon_radius_nm)
+    angle = rng.uniform(0, np.pi)
+    along = np.array([0.0, np.sin(angle), np.cos(angle)])
+    depth = plate.half + radius + rng.uniform(0.5, 2.0)
+    origin = -plate.frame[2] * depth + np.cross(plate.frame[2], along) * rng.uniform(-0.3, 0.3) * plate.a
+    amplitude, wavelength = rng.uniform(0.5, 2.0) * radius, rng.uniform(4, 8) * radius
+    relative = points - origin
+    s = relative @ along
+    wave = amplitude * np.sin(2 * np.pi * s / wavelength)
+    residual = relative - s[..., None] * along - wave[..., None] * (-plate.frame[2])
+    mask = (residual ** 2).sum(-1) <= radius ** 2
+    return mask, {"radius_nm": radius, "direction_zyx": along.tolist(), "depth_nm": depth}
+
+
+def _convexity(plate_mask: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+    """Fraction of vacuum in a ~1.5 nm box around each voxel (float32 ``(z, y, x)``)."""
+    size = [max(3, int(round(1.5 / s)) | 1) for s in spacing]
+    return 1 - ndimage.uniform_filter(plate_mask.astype(np.float32), size=size, mode="nearest")
+
+
+def _place_particles(rng: np.random.Generator, plate_mask: np.ndarray, shape, spacing,
+                     p: SpecimenParameters, outer_area: float) -> list[dict]:
+    """Pt particle centres and diameters on the plate's outer surface."""
+    spacing_arr = np.asarray(spacing)
+    outside = np.asarray(shape) * spacing_arr / 2
+    surface = plate_mask & ~ndimage.binary_erosion(plate_mask, border_value=1)
+    sites = np.argwhere(surface)
+    if len(sites) == 0:
+        return []
+    vacuum = _convexity(plate_mask, spacing)
+    convexity = vacuum[tuple(sites.T)]
+    weights = np.exp(p.pt_convexity_weight * (convexity - 0.5))
+    weights /= weights.sum()
+    gap = 2 * spacing_arr.max()
+    particles: list[dict] = []
+    wanted = rng.poisson(p.pt_per_100nm2 * outer_area / 100)
+    for _ in range(50 * wanted):
+        if len(particles) == wanted:
+            break
+        site = sites[rng.choice(len(sites), p=weights)]
+        gradient = np.array([
+            (vacuum[tuple(np.minimum(site + e, np.asarray(shape) - 1))] -
+             vacuum[tuple(np.maximum(site - e, 0))]) / spacing_arr[k]
+            for k, e in enumerate(np.eye(3, dtype=int))])
+        if not np.linalg.norm(gradient) > 0:
+            continue
+        normal = gradient / np.linalg.norm(gradient)
+        diameter = float(np.exp(rng.uniform(*np.log(p.pt_diameter_nm))))
+        radius = diameter / 2
+        centre = (site - (np.asarray(shape) - 1) / 2) * spacing_arr + normal * 0.8 * radius
+        if np.any(np.abs(centre) + radius + spacing_arr > outside):
+            continue
+        if any(np.linalg.norm(centre - np.asarray(q["centre"])) < radius + q["diameter_nm"] / 2 + gap
+               for q in particles):
+            continue
+        particles.append({"centre": centre.tolist(), "diameter_nm": diameter,
+                          "convexity": float(convexity[np.all(sites == site, axis=1)][0])})
+    return particles
+
+
+def _surface_area(field_values: np.ndarray, spacing: Sequence[float]) -> float:
+    """Area (nm^2) of the zero level set of a sampled implicit function (negative inside)."""
+    values = np.pad(np.nan_to_num(field_values, posinf=1e3), 1, constant_values=1e3)
+    if values.min() >= 0:
+        return 0.0
+    vertices, faces, _, _ = marching_cubes(values, level=0.0, spacing=tuple(spacing))
+    return float(mesh_surface_area(vertices, faces))
+
+
+def simulate_specimen(shape: Sequence[int], spacing: float | Sequence[float], rng: np.random.Generator,
+                      parameters: SpecimenParameters = SpecimenParameters()) -> Specimen:
+    """Draw one specimen.
+
+    Args:
+        shape: ``(z, y, x)`` voxels.
+        spacing: voxel size in nm, one value or ``(z, y, x)``.
+        rng: the random generator (all randomness comes from it).
+        parameters: the distributions to draw from.
+
+    Returns:
+        The :class:`Specimen`.
+
+    Raises:
+        ValueError: a shape that is not three positive sizes, or a non-positive spacing.
+    """
+    shape = tuple(int(n) for n in shape)
+    spacing = tuple(float(s) for s in np.broadcast_to(np.asarray(spacing, dtype=float), (3,)))
+    if len(shape) != 3 or min(shape) < 8:
+        raise ValueError(f"shape must be three sizes of at least 8 voxels, got {shape}")
+    if not all(np.isfinite(s) and s > 0 for s in spacing):
+        raise ValueError(f"spacing must be positive, got {spacing}")
+    extent = np.asarray(shape) * np.asarray(spacing)
+    plate = _Plate(rng, extent, parameters)
+    points = _grid_points(shape, spacing)
+    plate_field = plate.field(points).astype(np.float32)
+    plate_mask = plate_field <= 0
+    pore_field, pores = _pores(rng, plate, shape, spacing, parameters)
+    pore_mask = (pore_field <= 0) & plate_mask
+    materials = np.where(plate_mask & ~pore_mask, ALUMINA, VACUUM).astype(np.uint8)
+    geometry = plate.describe()
+    geometry["pores"] = pores
+    if rng.uniform() < parameters.carbon_probability:
+        carbon, geometry["carbon"] = _carbon(rng, plate, points, parameters)
+        materials[carbon & (materials == VACUUM) & ~plate_mask] = CARBON
+    del points
+    if plate_mask[0].any() or plate_mask[-1].any() or plate_mask[:, 0].any() or plate_mask[:, -1].any() \
+            or plate_mask[..., 0].any() or plate_mask[..., -1].any():
+        raise ValueError(f"the plate reaches the edge of the {shape} volume; use a less flat shape")
+    outer_area = plate.surface_area()
+    pore_area = _surface_area(pore_field, spacing)
+    particles = _place_particles(rng, plate_mask, shape, spacing, parameters, outer_area)
+    for particle in particles:
+        centre = np.asarray(particle.pop("centre"))
+        radius = particle["diameter_nm"] / 2
+        box = _box(centre, radius, shape, spacing)
+        inside = np.linalg.norm(_grid_points(shape, spacing, box) - centre, axis=-1) <= radius
+        nearest = tuple(int(np.clip(round(c / s + (n - 1) / 2), 0, n - 1)) for c, s, n in zip(centre, spacing, shape))
+        materials[box][inside] = PLATINUM
+        materials[nearest] = PLATINUM  # at least one voxel, however coarse the grid
+        particle["centre_nm"] = _from_corner(centre, shape, spacing)
+    return Specimen(materials, spacing, particles, geometry, outer_area, pore_area,
+                    pore_mask & (materials == VACUUM))
+
+
+def parameters_dict(parameters: SpecimenParameters) -> dict:
+    """``parameters`` as a JSON-ready dictionary."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(parameters).items()}
