@@ -12,9 +12,13 @@ from monai.bundle import ConfigParser
 REPO = Path(__file__).resolve().parents[1]
 
 
-def parser():
+def parser(dataset_dir=None):
+    """train.yaml and metadata.json as ``monai.bundle run`` reads them, optionally with a dataset."""
     config = ConfigParser()
     config.read_config(REPO / "bundle" / "configs" / "train.yaml")
+    config.read_meta(REPO / "bundle" / "configs" / "metadata.json")
+    if dataset_dir is not None:
+        config["dataset_dir"] = str(dataset_dir)
     return config
 
 
@@ -29,9 +33,9 @@ def test_paper_recipe():
     assert sum(p.numel() for p in network.parameters()) == 31_093_987
 
 
-def test_augmentation_draws_the_keras_generator_ranges():
+def test_augmentation_draws_the_keras_generator_ranges(genc_prepared):
     """rotation +/-45 deg, shifts +/-10 % of 512 px, zoom 0.9-1.1 drawn per axis, shear 0.1 deg."""
-    affine = parser().get_parsed_content("train#random_transforms")[0]
+    affine = parser(genc_prepared).get_parsed_content("train#random_transforms")[0]
     affine.set_random_state(0)
     grid = affine.rand_affine.rand_affine_grid
     draws = []
@@ -48,8 +52,8 @@ def test_augmentation_draws_the_keras_generator_ranges():
     assert affine.mode == ("bilinear", "nearest")
 
 
-def test_augmented_labels_stay_labels_and_images_stay_in_range():
-    config = parser()
+def test_augmented_labels_stay_labels_and_images_stay_in_range(genc_prepared):
+    config = parser(genc_prepared)
     transforms = config.get_parsed_content("train#random_transforms")
     rng = np.random.default_rng(0)
     label = torch.as_tensor(rng.integers(0, 3, (1, 512, 512)), dtype=torch.float32)

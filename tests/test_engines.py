@@ -67,3 +67,25 @@ def test_as_bool_rejects_anything_else():
 
     with pytest.raises(ValueError, match="expected true or false, got 'maybe'"):
         as_bool("maybe")
+
+
+def test_compute_time_limit_stops_after_its_budget_of_cpu_time():
+    import time
+
+    import torch
+    from ignite.engine import Engine
+
+    from catseg3d.engines import ComputeTimeLimit
+
+    def busy(engine, batch):  # 20 ms of CPU on one thread per iteration
+        end = time.process_time() + 0.02
+        while time.process_time() < end:
+            pass
+
+    engine = Engine(busy)
+    limit = ComputeTimeLimit(minutes=0.2 / 60 / torch.get_num_threads())  # 0.2 s of CPU time in all
+    limit.attach(engine)
+    engine.run(range(1000), max_epochs=1)
+    assert 8 <= engine.state.iteration <= 12  # 0.2 s / 20 ms = 10 iterations, then it stops
+    with pytest.raises(ValueError, match="positive"):
+        ComputeTimeLimit(0)

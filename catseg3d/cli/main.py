@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from catseg3d.io import Volume
 
 
 def convert_command(args: argparse.Namespace) -> None:
@@ -65,25 +69,42 @@ def evaluate_command(args: argparse.Namespace) -> None:
     print(f"{args.out}: report of {report['n_images']} images written")
 
 
+def read_label_map(path: Path, spacing: list[float] | None,
+                   fallback_spacing: tuple[float, ...] | None = None) -> Volume:
+    """A label map (integers 0, 1, 2) read with :func:`catseg3d.io.read_volume`; InputError otherwise."""
+    from catseg3d.io import InputError, read_volume
+
+    labels = read_volume(path, spacing=spacing, fallback_spacing=fallback_spacing)
+    if labels.array.dtype.kind not in "iub" or labels.array.min() < 0 or labels.array.max() > 2:
+        raise InputError(path, f"expected integer labels 0, 1, 2, got {labels.array.dtype} values "
+                               f"in [{labels.array.min()}, {labels.array.max()}]")
+    return labels
+
+
 def quantify_command(args: argparse.Namespace) -> None:
     from catseg3d.io import InputError, read_volume
     from catseg3d.quantify import write_quantification
+    from catseg3d.quantify.report import check_reference
 
     if not args.open_pore_radius >= 0:
         raise InputError("--open-pore-radius",
                          f"must be 0 (off) or a positive radius in nm, got {args.open_pore_radius}")
-    labels = read_volume(args.labels, spacing=args.spacing)
-    if labels.array.dtype.kind not in "iub" or labels.array.min() < 0 or labels.array.max() > 2:
-        raise InputError(args.labels, f"expected integer labels 0, 1, 2, got {labels.array.dtype} values "
-                                      f"in [{labels.array.min()}, {labels.array.max()}]")
-    image = None
+    labels = read_label_map(args.labels, args.spacing)
+    image = reference = None
     if args.image is not None:
         image = read_volume(args.image, fallback_spacing=labels.spacing)
         if image.array.shape != labels.array.shape:
             raise InputError(args.image, f"shape {image.array.shape} differs from the labels' {labels.array.shape}")
+    if args.reference is not None:
+        reference = read_label_map(args.reference, args.spacing, labels.spacing)
+        try:
+            check_reference(labels, reference)
+        except ValueError as error:
+            raise InputError(args.reference, str(error)) from error
     stats = write_quantification(labels, args.out, min_voxels=args.min_size, mesh_format=args.meshes, image=image,
-                                 open_pore_radius_nm=args.open_pore_radius)
-    print(f"{args.out}: {stats['pt']['count']} Pt particles; stats.json, particles.csv, report.md written")
+                                 open_pore_radius_nm=args.open_pore_radius, reference=reference)
+    print(f"{args.out}: {stats['pt']['count']} Pt particles; stats.json, particles.csv, report.md written"
+          + ("" if reference is None else f" (against {args.reference})"))
 
 
 def segment_command(args: argparse.Namespace) -> None:
@@ -226,12 +247,15 @@ def build_parser() -> argparse.ArgumentParser:
     quantify.add_argument("--min-size", type=int, default=1, metavar="VOXELS",
                           help="leave out Pt particles smaller than this (default 1)")
     quantify.add_argument("--spacing", type=float, nargs="+", metavar="NM",
-                          help="voxel size in nm, overriding the file's")
+                          help="voxel size in nm, overriding the file's (and the reference's)")
     quantify.add_argument("--open-pore-radius", type=float, default=3.0, metavar="NM",
                           help="radius of the ball that closes the alumina into the envelope whose "
                                "non-enclosed background counts as open pores (default 3 nm; 0: off)")
     quantify.add_argument("--meshes", choices=["ply", "stl", "vtk", "vtu", "obj"],
                           help="also write alumina and Pt surface meshes in nm (3D maps) for ParaView")
+    quantify.add_argument("--reference", type=Path, metavar="LABELS",
+                          help="a label map of the same shape and spacing (e.g. the ground truth) to quantify "
+                               "too: report.md gets a table of both and their differences in %%")
     quantify.set_defaults(func=quantify_command)
 
     seg = commands.add_parser(

@@ -5,7 +5,8 @@ from catseg3d.engines.checkpoints import RelocatableDiskSaver, latest_checkpoint
 from catseg3d.engines.distributed import init_distributed, log_on_rank_zero_only, rank
 from catseg3d.engines.flags import as_bool
 from catseg3d.engines.progress import ProgressBar, first_loss
+from catseg3d.engines.time_limit import ComputeTimeLimit
 
-__all__ = ["AutocastInferer", "ProgressBar", "RelocatableDiskSaver", "as_bool", "first_loss", "init_distributed",
+__all__ = ["AutocastInferer", "ComputeTimeLimit", "ProgressBar", "RelocatableDiskSaver", "as_bool", "first_loss", "init_distributed",
            "latest_checkpoint", "log_on_rank_zero_only", "memory_format_for", "place_network", "rank",
            "resume_checkpoint", "trained_model"]

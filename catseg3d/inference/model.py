@@ -84,6 +84,20 @@ class OnnxNetwork(nn.Module):
         return torch.from_numpy(self.session.run(None, {self.input_name: array})[0]).to(x.device)
 
 
+METADATA_3D = "metadata_3d.json"  # overrides of metadata.json for 3D networks (key paths joined by #)
+
+
+def read_metadata(path: Path, spatial_dims: int) -> dict:
+    """A bundle's ``metadata.json``, for a 3D network merged with ``metadata_3d.json`` beside it
+    (if there is one) as ``python -m monai.bundle ... --meta_file "[metadata.json, metadata_3d.json]"``
+    merges them."""
+    from monai.bundle import ConfigParser
+
+    overrides = path.parent / METADATA_3D
+    files = [str(path), str(overrides)] if spatial_dims == 3 and overrides.is_file() else [str(path)]
+    return ConfigParser.load_config_files(files)
+
+
 def _bundle_paths(path: Path) -> tuple[Path, Path]:
     """``(weights, metadata)`` of a bundle folder or of a model file in its ``models/`` folder."""
     weights = path / "models" / "model.pt" if path.is_dir() else path
@@ -152,14 +166,18 @@ def load_segmentation_model(path: str | os.PathLike | None = None) -> Segmentati
                                   "bundle's models/ folder)")
     network, runtime, (spatial_dims, in_channels, classes) = _load_network(weights)
     try:
-        metadata = json.loads(metadata_path.read_text())
+        metadata = read_metadata(metadata_path, spatial_dims)
         intensity = IntensityMapping.from_metadata(metadata)
         formats = metadata["network_data_format"]
         meta_channels = formats["inputs"]["image"]["num_channels"]
-        size_multiple = size_multiple_of(formats["inputs"]["image"]["spatial_shape"])
+        spatial_shape = formats["inputs"]["image"]["spatial_shape"]
+        size_multiple = size_multiple_of(spatial_shape)
         channel_def = formats["outputs"]["pred"]["channel_def"]
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError) as error:
         raise InputError(metadata_path, f"bad bundle metadata ({type(error).__name__}: {error})") from error
+    if len(spatial_shape) != spatial_dims:
+        raise InputError(metadata_path, f"metadata describes {len(spatial_shape)}D input, the network is "
+                                        f"{spatial_dims}D (3D models read {METADATA_3D} beside it)")
     if in_channels != 1:
         raise InputError(weights, f"the network takes {in_channels} input channels; a tomogram has 1")
     if (meta_channels, len(channel_def)) != (in_channels, classes):

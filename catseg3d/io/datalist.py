@@ -26,18 +26,18 @@ class DatalistNotFound(SystemExit):
         super().__init__(f"catseg3d: {path}: datalist not found; {PREPARE_HINT}")
 
 
-def load_datalist(dataset_dir: str | os.PathLike, key: str) -> list[dict]:
-    """The ``key`` list (``"training"`` or ``"validation"``) of ``dataset_dir/datalist.json``.
+def load_datalist(dataset_dir: str | os.PathLike, key: str, filename: str = DATALIST_NAME) -> list[dict]:
+    """The ``key`` list (``"training"`` or ``"validation"``) of ``dataset_dir/filename``.
 
     Returns:
         Items with absolute ``image`` and ``label`` paths.
 
     Raises:
-        DatalistNotFound: ``dataset_dir`` has no ``datalist.json``.
+        DatalistNotFound: ``dataset_dir`` has no such file.
     """
     from monai.data import load_decathlon_datalist
 
-    path = Path(dataset_dir) / DATALIST_NAME
+    path = Path(dataset_dir) / filename
     if not path.is_file():
         raise DatalistNotFound(path)
     return load_decathlon_datalist(str(path), is_segmentation=True, data_list_key=key)
@@ -61,3 +61,19 @@ def image_datalist(folder: str | os.PathLike) -> list[dict]:
     if not files:
         raise SystemExit(f"catseg3d: {folder}: no .nii or .nii.gz files to segment")
     return [{"image": str(p)} for p in files]
+
+
+def image_shape(dataset_dir: str | os.PathLike, filename: str = DATALIST_NAME) -> list[int]:
+    """Spatial size of the first training image of ``dataset_dir/filename``, in MONAI's axis order
+    (NIfTI's: ``(x, y)`` or ``(x, y, z)``), from its header alone.
+
+    Raises:
+        DatalistNotFound: no such datalist.
+    """
+    import nibabel as nib
+
+    first = load_datalist(dataset_dir, "training", filename)[0]["image"]
+    shape = list(nib.load(first).shape)
+    while len(shape) > 2 and shape[-1] == 1:
+        shape.pop()
+    return [int(s) for s in shape]

@@ -21,9 +21,11 @@ def class_mesh(mask: np.ndarray, spacing: Sequence[float], smooth: bool = True) 
     Args:
         mask: ``(z, y, x)`` boolean.
         spacing: nm per axis.
-        smooth: mesh the mask smoothed with a one-voxel Gaussian (no staircase) instead of the raw
+        smooth: mesh the mask smoothed as for the surface areas (a Gaussian of sigma
+            :data:`catseg3d.quantify.support.SIGMA` voxels: a softened staircase) instead of the raw
             mask; smoothing rounds corners and shrinks small objects slightly (a sphere of 8 voxels'
-            radius loses about 7 % of its volume), and objects of one or two voxels stay as small blobs.
+            radius loses about 2 % of its volume, one of 4 voxels 7 %), and objects of one or two
+            voxels stay as small blobs.
 
     Returns:
         ``(vertices, faces)``: ``(V, 3)`` float coordinates in nm in ``(x, y, z)`` order (what

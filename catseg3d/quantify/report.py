@@ -1,4 +1,5 @@
-"""Quantify a label map and write stats.json, particles.csv and report.md (atomically)."""
+"""Quantify a label map and write stats.json, particles.csv and report.md (atomically), optionally
+against a reference label map (the ground truth of a prediction)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,42 @@ def class_counts(array: np.ndarray, slab: int = 16) -> np.ndarray:
     return counts
 
 
+# the measures compared with a reference: (section of the stats, entry, name in report.md, format)
+COMPARED = (("pt", "count", "Pt count", "{:d}"),
+            ("pt", "diameter_nm_mean", "Pt mean diameter (nm)", "{:.3f}"),
+            ("pt", "attached_fraction", "Pt attached fraction", "{:.3f}"),
+            ("alumina", "support_volume_nm3", "alumina volume (nm^3)", "{:.1f}"),
+            ("alumina", "external_surface_nm2", "external surface (nm^2)", "{:.1f}"),
+            ("alumina", "pore_volume_fraction", "pore volume fraction", "{:.4f}"),
+            ("alumina", "pore_surface_nm2", "pore surface (nm^2)", "{:.1f}"))
+
+
+def check_reference(labels: Volume, reference: Volume) -> None:
+    """Raise ValueError unless ``reference`` has the shape and spacing of ``labels``."""
+    if reference.array.shape != labels.array.shape or not np.allclose(reference.spacing, labels.spacing, rtol=1e-6):
+        raise ValueError(f"shape {reference.array.shape} at {list(reference.spacing)} nm differs from the labels' "
+                         f"{labels.array.shape} at {list(labels.spacing)} nm")
+
+
+def difference_percent(value: float | None, reference: float | None) -> float | None:
+    """``100 (value - reference) / reference``; None where either is missing or the reference is 0."""
+    if value is None or reference is None or reference == 0:
+        return None
+    return 100 * (value - reference) / reference
+
+
+def compare(stats: dict, reference: dict) -> dict[str, float | None]:
+    """Relative differences in % of the :data:`COMPARED` measures of two :func:`quantify_labels`
+    results, keyed ``"section.entry"`` (those of a 2D map: the Pt measures)."""
+    return {f"{section}.{key}": difference_percent(stats[section][key], reference[section][key])
+            for section, key, _, _ in COMPARED if section in stats}
+
+
+def cell(value: float | None, form: str) -> str:
+    """A table cell: ``value`` formatted with ``form``, or n/a."""
+    return "n/a" if value is None else form.format(value)
+
+
 def particles_csv(particles: list[Particle]) -> str:
     rows = [p.row() for p in particles]
     buffer = io.StringIO()
@@ -101,14 +138,26 @@ def markdown(stats: dict) -> str:
                        f"{a['open_pore_volume_fraction']:.4f} of the envelope ({a['envelope_volume_nm3']:.1f} nm^3), "
                        f"walls {a['open_pore_wall_nm2']:.1f} nm^2 of the external surface"),
                       f"- open-pore definition: {a['open_pore_definition']}"]
+    if "reference" in stats:
+        lines += ["", "## Against the reference", "",
+                  "| measure | this | reference | difference (%) |", "|---|---|---|---|"]
+        for section, key, name, form in COMPARED:
+            if section in stats:
+                this, other = stats[section][key], stats["reference"][section][key]
+                difference = stats["reference"]["difference_percent"][f"{section}.{key}"]
+                lines.append(f"| {name} | {cell(this, form)} | {cell(other, form)} | {cell(difference, '{:+.2f}')} |")
     return "\n".join(lines) + "\n"
 
 
 def write_quantification(labels: Volume, out_dir: str | os.PathLike, min_voxels: int = 1,
                          mesh_format: str | None = None, image: Volume | None = None,
-                         open_pore_radius_nm: float = OPEN_PORE_RADIUS_NM) -> dict:
+                         open_pore_radius_nm: float = OPEN_PORE_RADIUS_NM, reference: Volume | None = None) -> dict:
     """Write ``stats.json``, ``particles.csv``, ``report.md`` and figures into ``out_dir``
     (``min_voxels`` and ``open_pore_radius_nm`` as in :func:`quantify_labels`).
+
+    With a ``reference`` label map of the same shape and spacing (e.g. the ground truth of
+    predicted ``labels``), it is quantified too: ``stats["reference"]`` holds its statistics and
+    ``difference_percent`` (:func:`compare`), and report.md a table of the :data:`COMPARED` measures.
 
     Figures: ``pt_diameters.png`` (when there are particles) and, for 3D maps,
     ``orthoslices.png`` (with ``image`` underneath if given) and ``render.png`` (a 3D view,
@@ -116,10 +165,18 @@ def write_quantification(labels: Volume, out_dir: str | os.PathLike, min_voxels:
 
     With ``mesh_format`` (``"ply"``, ``"stl"``, ``"vtk"``, ...) and a 3D map, also ``alumina.FMT``
     and ``pt.FMT``: smoothed surface meshes in nm for ParaView (a class with no voxels gets none).
+
+    Raises:
+        ValueError: a reference of another shape or spacing.
     """
+    if reference is not None:
+        check_reference(labels, reference)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stats, particles = quantify_labels(labels, min_voxels, open_pore_radius_nm)
+    if reference is not None:
+        reference_stats, _ = quantify_labels(reference, min_voxels, open_pore_radius_nm)
+        stats["reference"] = reference_stats | {"difference_percent": compare(stats, reference_stats)}
     if mesh_format is not None and labels.array.ndim == 3:
         for name, label in (("alumina", 1), ("pt", 2)):
             if (labels.array == label).any():

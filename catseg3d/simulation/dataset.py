@@ -1,0 +1,132 @@
+"""The embedded default dataset: simulated tomograms cut into 2D slices, generated once and cached.
+
+``embedded_dataset(folder)`` makes (or finds) ``folder`` with
+
+* ``volumes/volume_NNN/``: the simulator's files (:mod:`catseg3d.simulation.series`) plus
+  ``image.nii.gz``, the reconstruction mapped to 8 bits exactly as ``catseg3d segment`` maps a raw
+  reconstruction for the bundle's model (percentile mapping of its ``metadata.json``);
+* ``slices/``: 2D ``(z, x)`` slices across the tilt axis (image uint8 and label uint8, spacing in
+  nm), evenly spaced among the slices that hold alumina or Pt;
+* ``datalist.json`` (2D slices) and ``datalist_3d.json`` (whole volumes), each with ``training``
+  (the first volumes) and ``validation`` (the last ones), and ``dataset.json``, the parameters,
+  written last: a folder with a matching ``dataset.json`` is reused as it is.
+
+Generation holds a lock file in ``folder`` so that processes started together (torchrun) make
+the dataset once; the others wait and reuse it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from catseg3d.io.datalist import DATALIST_NAME, write_datalist
+from catseg3d.io.jsonfile import write_json
+from catseg3d.io.nifti import read_nifti, write_nifti
+from catseg3d.io.volume import Volume
+from catseg3d.simulation.series import SimulatedFiles, simulate_series
+from catseg3d.transforms.intensity import IntensityMapping, sample_indices, to_uint8
+
+DATALIST_3D_NAME = "datalist_3d.json"
+MANIFEST_NAME = "dataset.json"
+IMAGE_NAME = "image.nii.gz"
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def map_reconstruction(files: SimulatedFiles, mapping: IntensityMapping) -> Path:
+    """Write ``image.nii.gz`` beside the reconstruction: uint8 levels of the percentile mapping
+    (percentiles over the same z slices ``catseg3d segment`` samples)."""
+    volume = read_nifti(files.reconstruction)
+    window = mapping.window("percentile", volume.array.dtype, [volume.array[sample_indices(volume.array.shape[0])]])
+    path = files.folder / IMAGE_NAME
+    write_nifti(Volume(to_uint8(volume.array, window), volume.spacing), path)
+    return path
+
+
+def slice_indices(labels: np.ndarray, count: int) -> np.ndarray:
+    """``count`` evenly spaced ``y`` indices (tilt axis) among the slices holding alumina or Pt."""
+    occupied = np.flatnonzero((labels > 0).any(axis=(0, 2)))
+    picks = np.linspace(0, len(occupied) - 1, min(count, len(occupied))).round().astype(int)
+    return occupied[np.unique(picks)]
+
+
+def _write_slices(files: SimulatedFiles, out: Path, count: int) -> list[dict]:
+    image, labels = read_nifti(files.folder / IMAGE_NAME), read_nifti(files.labels)
+    spacing = (image.spacing[0], image.spacing[2])
+    items = []
+    for y in slice_indices(labels.array, count):
+        stem = f"{files.folder.name}_y{y:03d}"
+        for key, volume in (("image", image), ("label", labels)):
+            write_nifti(Volume(np.ascontiguousarray(volume.array[:, y, :]), spacing), out / f"{stem}_{key}.nii.gz")
+        items.append({"image": f"slices/{stem}_image.nii.gz", "label": f"slices/{stem}_label.nii.gz"})
+    return items
+
+
+def embedded_dataset(folder: str | os.PathLike, metadata: dict | str | os.PathLike, volumes: int = 5,
+                     validation_volumes: int = 1, slices_per_volume: int = 8,
+                     shape: Sequence[int] = (128, 256, 256), spacing_nm: float = 0.12, seed: int = 0) -> str:
+    """The embedded dataset's folder, generated first if it is missing or was made differently.
+
+    Args:
+        folder: where the dataset lives.
+        metadata: the bundle's ``metadata.json`` (path or loaded; a bundle config passes
+            ``@_meta_``), whose ``intensity_mapping`` maps the reconstructions to 8 bits.
+        volumes: simulated volumes in all; the last ``validation_volumes`` are for validation.
+        slices_per_volume: 2D slices taken from each volume.
+        shape: ``(z, y, x)`` voxels of a volume (z the beam, y the tilt axis); the slices are ``(z, x)``.
+        spacing_nm: voxel size.
+        seed: the simulation series' seed.
+
+    Returns:
+        ``folder`` as a string (for the bundle's ``dataset_dir``).
+
+    Raises:
+        ValueError: fewer than one training or validation volume.
+    """
+    folder = Path(folder)
+    if not 0 < validation_volumes < volumes:
+        raise ValueError(f"need at least one training and one validation volume, got {volumes} volumes "
+                         f"of which {validation_volumes} for validation")
+    if not isinstance(metadata, dict):
+        metadata = json.loads(Path(metadata).read_text())
+    mapping = IntensityMapping.from_metadata(metadata)
+    manifest = {"volumes": volumes, "validation_volumes": validation_volumes, "slices_per_volume": slices_per_volume,
+                "shape_zyx": [int(s) for s in shape], "spacing_nm": float(spacing_nm), "seed": int(seed),
+                "intensity_mapping": mapping.as_metadata()}
+    with _locked(folder):
+        try:
+            if json.loads((folder / MANIFEST_NAME).read_text()) == manifest:
+                return str(folder)
+        except (OSError, ValueError):
+            pass
+        written = simulate_series(folder / "volumes", volumes, shape, seed, spacing_nm)
+        (folder / "slices").mkdir(exist_ok=True)
+        splits = {"training": written[:-validation_volumes], "validation": written[-validation_volumes:]}
+        slices, whole = {}, {}
+        for split, files_list in splits.items():
+            slices[split], whole[split] = [], []
+            for files in files_list:
+                map_reconstruction(files, mapping)
+                slices[split] += _write_slices(files, folder / "slices", slices_per_volume)
+                base = files.folder.relative_to(folder)
+                whole[split].append({"image": str(base / IMAGE_NAME), "label": str(base / files.labels.name)})
+        write_datalist(slices, folder / DATALIST_NAME)
+        write_datalist(whole, folder / DATALIST_3D_NAME)
+        write_json(folder / MANIFEST_NAME, manifest)
+    return str(folder)

@@ -1,0 +1,111 @@
+"""Score models on held-out simulated tomograms: per-class DSC, RHD90 in nm, Pt particle recall.
+
+Each model segments each volume's ``reconstruction.nii.gz`` with ``catseg3d segment`` (2D models
+slice by slice across the tilt axis, ``--axis y``, the plane the 2D training slices came from;
+3D models in gaussian-blended 3D windows) and is scored against ``labels.nii.gz``. A true Pt
+particle (26-connected component) counts as found when a predicted Pt voxel overlaps it.
+
+    catseg3d simulate runs/sim_test --n 4 --seed 1000 --shape 128 256 256
+    python scripts/compare_on_simulated.py runs/sim_test \\
+        "2D, simulated=runs/compare/b2d/runs/simulated/models/model.pt" \\
+        "3D, simulated=runs/compare/b3d/runs/simulated/models_3d/model.pt" "2D, real Genc data=bundle"
+
+A model is a bundle folder or a ``model.pt``; a file outside a bundle is run with this
+repository's ``bundle/configs`` metadata (its intensity mapping and class names).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from catseg3d.io import read_nifti
+from catseg3d.metrics.hausdorff import percentile_hausdorff
+
+REPO = Path(__file__).resolve().parents[1]
+CLASSES = ("background", "alumina", "pt")
+
+
+def as_bundle(model: Path, folder: Path) -> Path:
+    """A bundle folder holding ``model`` (this repository's configs if it is a bare file)."""
+    if model.is_dir():
+        return model
+    if (model.parent.parent / "configs" / "metadata.json").is_file():
+        return model
+    shutil.copytree(REPO / "bundle" / "configs", folder / "configs")
+    (folder / "models").mkdir()
+    shutil.copy(model, folder / "models" / "model.pt")
+    return folder
+
+
+def scores(pred: np.ndarray, truth: np.ndarray, spacing) -> dict:
+    """DSC per class, RHD90 (nm) of alumina and Pt, Pt particle recall and false particles."""
+    result = {}
+    for c, name in enumerate(CLASSES):
+        p, t = pred == c, truth == c
+        result[f"dsc_{name}"] = 2 * (p & t).sum() / (p.sum() + t.sum()) if p.sum() + t.sum() else np.nan
+    for c, name in ((1, "alumina"), (2, "pt")):
+        result[f"rhd90_{name}"] = float(percentile_hausdorff(pred == c, truth == c, [90], spacing)[0])
+    structure = np.ones((3, 3, 3), bool)
+    true_parts, n_true = ndimage.label(truth == 2, structure)
+    found = np.unique(true_parts[(pred == 2) & (true_parts > 0)])
+    pred_parts, n_pred = ndimage.label(pred == 2, structure)
+    false = n_pred - len(np.unique(pred_parts[(truth == 2) & (pred_parts > 0)]))
+    result.update(pt_particles=n_true, pt_found=len(found), pt_recall=len(found) / n_true if n_true else np.nan,
+                  pt_false_particles=false)
+    return result
+
+
+def segment(volume: Path, bundle: Path, out: Path) -> float:
+    """Run ``catseg3d segment``; returns its wall-clock seconds."""
+    weights = bundle / "models" / "model.pt" if bundle.is_dir() else bundle
+    spatial_dims = torch.load(weights, map_location="cpu", weights_only=True)["head.weight"].ndim - 2
+    options = ["--axis", "y"] if spatial_dims == 2 else ["--window", "96"]
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "catseg3d", "segment", str(volume), str(out), "--model", str(bundle),
+                    "--precision", "float32", *options], check=True, capture_output=True, text=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("test_dir", type=Path, help="output of catseg3d simulate (volume_NNN folders)")
+    parser.add_argument("models", nargs="+", help="NAME=PATH (bundle folder or model.pt)")
+    args = parser.parse_args()
+    volumes = sorted(args.test_dir.glob("volume_*"))
+    print(f"{len(volumes)} held-out volumes in {args.test_dir}\n")
+    header = ("| model | DSC background | DSC alumina | DSC Pt | RHD90 alumina (nm) | RHD90 Pt (nm) "
+              "| Pt particles found | false Pt particles | s / volume |")
+    rows = [header, "|---" * (header.count("|") - 1) + "|"]
+    with tempfile.TemporaryDirectory() as work:
+        for index, spec in enumerate(args.models):
+            name, path = spec.rsplit("=", 1)
+            bundle = as_bundle(Path(path), Path(work) / f"bundle_{index}")
+            per_volume, seconds = [], []
+            for volume in volumes:
+                out = Path(work) / f"{index}_{volume.name}.nii.gz"
+                seconds.append(segment(volume / "reconstruction.nii.gz", bundle, out))
+                truth = read_nifti(volume / "labels.nii.gz")
+                per_volume.append(scores(read_nifti(out).array, truth.array, truth.spacing))
+            mean = {k: float(np.nanmean([s[k] for s in per_volume])) for k in per_volume[0]}
+            found = sum(s["pt_found"] for s in per_volume)
+            total = sum(s["pt_particles"] for s in per_volume)
+            false = sum(s["pt_false_particles"] for s in per_volume)
+            rows.append(f"| {name} | {mean['dsc_background']:.3f} | {mean['dsc_alumina']:.3f} | {mean['dsc_pt']:.3f} "
+                        f"| {mean['rhd90_alumina']:.2f} | {mean['rhd90_pt']:.2f} | {found}/{total} "
+                        f"({found / total:.3f}) | {false} | {np.median(seconds):.1f} |")
+            print(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in mean.items()), flush=True)
+    print("\n" + "\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()

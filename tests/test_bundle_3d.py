@@ -1,0 +1,153 @@
+"""The embedded simulated dataset, the default training run on it, and the volumetric variant."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO
+
+from catseg3d.io import load_datalist, read_nifti
+from catseg3d.networks import PaperUNet
+from catseg3d.simulation import embedded_dataset
+from catseg3d.transforms.intensity import IntensityMapping, sample_indices, to_uint8
+
+METADATA = REPO / "bundle" / "configs" / "metadata.json"
+# a small embedded dataset: 2 training volumes + 1 validation volume of 64^3 voxels at 0.24 nm
+SMALL = {"volumes": 3, "validation_volumes": 1, "slices_per_volume": 3, "shape": [64, 64, 64], "spacing_nm": 0.24}
+SMALL_OVERRIDES = [item for key, value in SMALL.items() for item in (f"--simulation#{key}", json.dumps(value))]
+CONFIGS_3D = str(["bundle/configs/train.yaml", "bundle/configs/train_3d.yaml"])
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    return embedded_dataset(tmp_path_factory.mktemp("embedded"), METADATA, **SMALL)
+
+
+def run(*args, check=True):
+    result = subprocess.run([sys.executable, "-m", "monai.bundle", *map(str, args)], cwd=REPO,
+                            capture_output=True, text=True)
+    if check:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def test_embedded_dataset_is_deterministic_cached_and_consistent(simulated, tmp_path):
+    folder = simulated
+    again = embedded_dataset(tmp_path / "again", METADATA, **SMALL)
+    slices = load_datalist(folder, "training")
+    assert len(slices) == 2 * 3 and len(load_datalist(folder, "validation")) == 3
+    for item, other in zip(slices, load_datalist(again, "training")):
+        assert np.array_equal(read_nifti(item["image"]).array, read_nifti(other["image"]).array)
+        assert np.array_equal(read_nifti(item["label"]).array, read_nifti(other["label"]).array)
+    # a second call with the same parameters reuses the folder untouched
+    stamp = {p: p.stat().st_mtime_ns for p in (tmp_path / "again").rglob("*") if p.is_file()}
+    embedded_dataset(tmp_path / "again", METADATA, **SMALL)
+    assert stamp == {p: p.stat().st_mtime_ns for p in (tmp_path / "again").rglob("*") if p.is_file()}
+    # each volume's 8-bit image is its reconstruction mapped as catseg3d segment maps raw input
+    mapping = IntensityMapping.from_metadata(json.loads(METADATA.read_text()))
+    volumes = load_datalist(folder, "training", "datalist_3d.json")
+    assert len(volumes) == 2
+    for item in volumes:
+        recon = read_nifti(item["image"].replace("image.nii.gz", "reconstruction.nii.gz")).array
+        window = mapping.window("percentile", recon.dtype, [recon[sample_indices(recon.shape[0])]])
+        image = read_nifti(item["image"])
+        assert image.array.dtype == np.uint8 and image.spacing == (0.24,) * 3
+        assert np.array_equal(image.array, to_uint8(recon, window))
+    # a 2D slice is the (z, x) plane of its volume at one y, labels included, spacing (z, x)
+    first = slices[0]
+    y = int(first["image"].split("_y")[1][:3])
+    volume_image = read_nifti(volumes[0]["image"]).array
+    volume_label = read_nifti(volumes[0]["label"]).array
+    assert np.array_equal(read_nifti(first["image"]).array, volume_image[:, y, :])
+    assert np.array_equal(read_nifti(first["label"]).array, volume_label[:, y, :])
+    assert all((read_nifti(item["label"]).array > 0).any() for item in slices)
+
+
+def test_default_training_runs_on_the_embedded_dataset_and_keeps_the_shipped_model(tmp_path):
+    """The README's main command (no dataset_dir), shortened to one epoch on a small simulation."""
+    shipped = (REPO / "bundle" / "models" / "model.pt").read_bytes()
+    run("run", "training", "--config_file", "bundle/configs/train.yaml", "--bundle_root", tmp_path,
+        "--simulated_dir", tmp_path / "simulated", "--epochs", 1, *SMALL_OVERRIDES)
+    models = tmp_path / "runs" / "simulated" / "models"
+    assert sorted(p.name for p in models.iterdir()) == ["checkpoint_epoch=1.pt", "model.pt"]
+    state = torch.load(models / "model.pt", weights_only=True)
+    PaperUNet().load_state_dict(state)
+    assert (tmp_path / "simulated" / "dataset.json").is_file()
+    assert (REPO / "bundle" / "models" / "model.pt").read_bytes() == shipped
+
+
+def test_3d_training_writes_a_3d_model_and_evaluates_in_nm(simulated, tmp_path):
+    common = ["--bundle_root", tmp_path, "--dataset_dir", simulated, "--patch_size", "[32, 32, 32]",
+              "--patches_per_volume", 2]
+    run("run", "training", "--config_file", CONFIGS_3D, *common, "--epochs", 1, "--val_interval", 1)
+    model = tmp_path / "models_3d" / "model.pt"
+    state = torch.load(model, weights_only=True)
+    assert state["head.weight"].ndim == 5  # a 3D network: (classes, features, 1, 1, 1)
+    network = PaperUNet(spatial_dims=3, features=(16, 32, 64, 128, 256))
+    network.load_state_dict(state)
+    run("run", "evaluating", "--config_file",
+        str(["bundle/configs/train.yaml", "bundle/configs/train_3d.yaml", "bundle/configs/evaluate.yaml"]),
+        *common, "--eval_dir", tmp_path / "eval")
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    per_image = (tmp_path / "eval" / "per_image.csv").read_text().splitlines()
+    assert len(per_image) == 1 + 1  # header and the one validation volume
+    assert per_image[1].startswith("labels.nii.gz,")
+    # the report's DSC equals one computed here from the model's own sliding-window prediction
+    from monai.inferers import SlidingWindowInferer
+
+    item = load_datalist(simulated, "validation", "datalist_3d.json")[0]
+    image = read_nifti(item["image"]).array.astype(np.float32) / 255
+    label = read_nifti(item["label"]).array
+    network.eval()
+    with torch.no_grad():
+        tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 1, 0)))[None, None]
+        logits = SlidingWindowInferer((32, 32, 32), 2, 0.25, mode="gaussian")(tensor, network)
+    pred = logits[0].argmax(0).numpy().transpose(2, 1, 0)
+    for c, name in ((1, "alumina"), (2, "pt")):
+        p, t = pred == c, label == c
+        dice = 2 * (p & t).sum() / (p.sum() + t.sum()) if p.sum() + t.sum() else np.nan
+        reported = report["metrics"]["dsc"][name]["mean"]
+        if np.isfinite(dice):
+            assert reported == pytest.approx(dice, abs=0.02)  # bfloat16 training, float32 scoring
+    assert report["spacing_nm"] and set(report["rhd_nm"]) == {"alumina", "pt"}
+
+
+def test_verify_net_in_out_2d_and_3d():
+    base = ["verify_net_in_out", "network_def", "--device", "cpu", "--n", 2]
+    two_d = run(*base, "--meta_file", METADATA, "--config_file", "bundle/configs/train.yaml")
+    assert "verified with no error" in two_d.stdout + two_d.stderr
+    metadata_3d = str([str(METADATA), str(METADATA.with_name("metadata_3d.json"))])
+    three_d = run(*base, "--meta_file", metadata_3d, "--config_file", CONFIGS_3D)
+    assert "verified with no error" in three_d.stdout + three_d.stderr
+    mismatch = run(*base, "--meta_file", METADATA, "--config_file", CONFIGS_3D, check=False)
+    assert mismatch.returncode != 0 and "multiples of 16" in mismatch.stderr
+
+
+def test_two_process_3d_training_is_scored_like_one_process(tmp_path):
+    """multi_gpu_train.yaml over train_3d.yaml: a real 2-process torchrun (gloo), then one process."""
+    import re
+
+    data = embedded_dataset(tmp_path / "data", METADATA, **{**SMALL, "volumes": 4, "validation_volumes": 2})
+    common = ["--bundle_root", tmp_path / "bundle", "--dataset_dir", data, "--patch_size", "[32, 32, 32]",
+              "--autocast", "false"]
+    configs = str(["bundle/configs/train.yaml", "bundle/configs/train_3d.yaml", "bundle/configs/multi_gpu_train.yaml"])
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
+               "monai.bundle", "run", "training", "--config_file", configs, *map(str, common),
+               "--epochs", "1", "--val_interval", "1", "--batch_size", "1"]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-4000:]
+    best = re.compile(r"Got new best metric of val_mean_dice: ([0-9.]+)")
+    assert len(best.findall(log)) == 1  # rank 0 alone logs
+    state = torch.load(tmp_path / "bundle" / "models_3d" / "model.pt", weights_only=True)
+    assert state["head.weight"].ndim == 5 and not any(k.startswith("module.") for k in state)
+    single = run("run", "evaluating", "--config_file",
+                 str(["bundle/configs/train.yaml", "bundle/configs/train_3d.yaml", "bundle/configs/evaluate.yaml"]),
+                 *common, "--eval_dir", tmp_path / "eval")
+    trained, evaluated = float(best.search(log).group(1)), float(best.search(single.stdout + single.stderr).group(1))
+    assert abs(trained - evaluated) <= 1e-6 * max(1.0, abs(evaluated)), (trained, evaluated)
