@@ -115,3 +115,24 @@ def test_existing_destination_is_refused(genc_src, tmp_path):
     result = run_prepare(broken_copy(genc_src, tmp_path), tmp_path / "out")
     assert result.returncode == 2 and "already exists" in result.stderr
     assert not any((tmp_path / "out").iterdir())
+
+
+def test_cross_validation_folds_partition_all_60_patches(genc_prepared, tmp_path):
+    import shutil
+
+    from catseg3d.io import load_datalist
+    from catseg3d.io.datalist import fold_datalist_name, write_cross_validation_folds
+
+    every = {item["image"] for key in ("training", "validation") for item in load_datalist(genc_prepared, key)}
+    held_out = []
+    for fold in range(5):
+        training = {item["image"] for item in load_datalist(genc_prepared, "training", fold_datalist_name(fold))}
+        validation = {item["image"] for item in load_datalist(genc_prepared, "validation", fold_datalist_name(fold))}
+        assert len(validation) == 12 and training | validation == every and not training & validation
+        held_out.append(validation)
+    assert set.union(*held_out) == every and sum(map(len, held_out)) == 60  # each patch held out once
+    copy = tmp_path / "copy"
+    shutil.copytree(genc_prepared, copy)
+    write_cross_validation_folds(copy)  # the same seed, the same folds
+    for fold in range(5):
+        assert (copy / fold_datalist_name(fold)).read_text() == (genc_prepared / fold_datalist_name(fold)).read_text()

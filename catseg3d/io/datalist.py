@@ -77,3 +77,43 @@ def image_shape(dataset_dir: str | os.PathLike, filename: str = DATALIST_NAME) -
     while len(shape) > 2 and shape[-1] == 1:
         shape.pop()
     return [int(s) for s in shape]
+
+
+def fold_datalist_name(fold: int) -> str:
+    """``datalist_fold{fold}.json``: the datalist of one cross-validation fold."""
+    return f"datalist_fold{fold}.json"
+
+
+def write_cross_validation_folds(dataset_dir: str | os.PathLike, folds: int = 5, seed: int = 0) -> list[Path]:
+    """Split every item of ``dataset_dir/datalist.json`` (training and validation together) into
+    ``folds`` folds and write one datalist per fold: that fold's items for ``validation``, the
+    others for ``training``. The order is a permutation drawn with ``seed`` (numpy), so the folds
+    are the same on every machine; fold sizes differ by at most one.
+
+    Returns:
+        The paths of the fold datalists, fold 0 first.
+
+    Raises:
+        DatalistNotFound: no ``datalist.json``; ValueError: fewer items than folds or ``folds < 2``.
+    """
+    import json
+
+    import numpy as np
+
+    dataset_dir = Path(dataset_dir)
+    path = dataset_dir / DATALIST_NAME
+    if not path.is_file():
+        raise DatalistNotFound(path)
+    datalist = json.loads(path.read_text())
+    items = datalist["training"] + datalist["validation"]
+    if not 2 <= folds <= len(items):
+        raise ValueError(f"need 2 to {len(items)} folds for {len(items)} items, got {folds}")
+    order = np.random.default_rng(seed).permutation(len(items))
+    parts = np.array_split(order, folds)
+    written = []
+    for fold, held_out in enumerate(parts):
+        rest = sorted(set(order.tolist()) - set(held_out.tolist()))
+        written.append(write_datalist({"training": [items[i] for i in rest],
+                                       "validation": [items[i] for i in sorted(held_out.tolist())]},
+                                      dataset_dir / fold_datalist_name(fold)))
+    return written

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from catseg3d.io.atomic import current_umask
-from catseg3d.io.datalist import DATALIST_NAME, write_datalist
+from catseg3d.io.datalist import DATALIST_NAME, write_cross_validation_folds, write_datalist
 from catseg3d.io.errors import InputError
 from catseg3d.io.nifti import write_nifti
 from catseg3d.io.readers import TIFF_SUFFIXES, read_volume
@@ -77,8 +77,9 @@ def prepare_genc2022(src: str | os.PathLike, dest: str | os.PathLike,
     """Convert the authors' TIFF patches to NIfTI image/label pairs and a MONAI datalist.
 
     Writes ``DEST/{train,val}_NNN_{image,label}.nii.gz`` (``(y, x)`` images, uint8, spacing
-    ``spacing_nm`` nm) and ``DEST/datalist.json`` with ``training`` and ``validation`` lists whose
-    items also record the source file names. Everything is read and checked before anything is
+    ``spacing_nm`` nm), ``DEST/datalist.json`` with ``training`` and ``validation`` lists whose
+    items also record the source file names, and ``DEST/datalist_fold{0..4}.json``, a 5-fold
+    cross-validation over all 60 patches (:func:`catseg3d.io.datalist.write_cross_validation_folds`). Everything is read and checked before anything is
     written, into a temporary folder that is renamed to ``DEST`` at the end.
 
     Returns:
@@ -114,6 +115,9 @@ def prepare_genc2022(src: str | os.PathLike, dest: str | os.PathLike,
                 datalist[split].append({**names, "source_image": image_file.name,
                                         "source_label": mask_file.name})
         write_datalist(datalist, tmp / DATALIST_NAME)
+        count = sum(len(items) for items in datalist.values())
+        if count >= 2:  # 5 folds, fewer for a dataset of fewer patches
+            write_cross_validation_folds(tmp, folds=min(5, count))
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700
         os.replace(tmp, dest)
     except BaseException:

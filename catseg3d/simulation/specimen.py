@@ -279,7 +279,8 @@ def _place_particles(rng: np.random.Generator, plate_mask: np.ndarray, shape, sp
     for _ in range(50 * wanted):
         if len(particles) == wanted:
             break
-        site = sites[rng.choice(len(sites), p=weights)]
+        pick = rng.choice(len(sites), p=weights)
+        site = sites[pick]
         gradient = np.array([
             (vacuum[tuple(np.minimum(site + e, np.asarray(shape) - 1))] -
              vacuum[tuple(np.maximum(site - e, 0))]) / spacing_arr[k]
@@ -296,7 +297,7 @@ def _place_particles(rng: np.random.Generator, plate_mask: np.ndarray, shape, sp
                for q in particles):
             continue
         particles.append({"centre": centre.tolist(), "diameter_nm": diameter,
-                          "convexity": float(convexity[np.all(sites == site, axis=1)][0])})
+                          "convexity": float(convexity[pick])})
     return particles
 
 

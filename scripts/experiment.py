@@ -1,0 +1,105 @@
+"""One training recipe, one command: train on the real data, score like the paper, log one row.
+
+A recipe is config overrides only: extra config files laid over ``bundle/configs/train.yaml``
+(``--config scripts/recipes/NAME.yaml``) and/or ``--key value`` bundle overrides after ``--``.
+The run trains with ``python -m monai.bundle run training`` under a compute-time budget
+(``--minutes``, CPU time / threads), scores its best model with the bundle's ``evaluating``
+workflow (Table 1 statistics and robust Hausdorff distances in nm), and appends one JSON line to
+``RUNS/results.jsonl``: the recipe, the minutes of training, DSC / precision / recall per class
+and RHD90 of alumina and Pt.
+
+    python scripts/experiment.py paper --minutes 60
+    python scripts/experiment.py focal_dice --config scripts/recipes/focal_dice.yaml --minutes 60
+    python scripts/experiment.py paper_fold2 --fold 2 --minutes 60     # 5-fold cross-validation
+    python scripts/experiment.py wide --minutes 60 -- --learning_rate 0.0003
+    python scripts/experiment.py --table                                # every run as a Markdown table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+CLASSES = ("background", "alumina", "pt")
+
+
+def bundle(run_id: str, configs: list[str], root: Path, dataset_dir: str, fold: int | None,
+           overrides: list[str]) -> list[str]:
+    """The ``python -m monai.bundle run`` command of one workflow of the recipe."""
+    fold_options = [] if fold is None else ["--datalist_file", f"datalist_fold{fold}.json"]
+    return [sys.executable, "-m", "monai.bundle", "run", run_id, "--config_file", str(configs),
+            "--dataset_dir", dataset_dir, "--bundle_root", str(root), *fold_options, *overrides]
+
+
+def row(name: str, recipe: dict, report: dict, minutes: dict) -> dict:
+    """The logged result of one run (means over the validation images)."""
+    metrics = {f"{metric}_{c}": report["metrics"][metric][c]["mean"] for metric in ("dsc", "precision", "recall")
+               for c in CLASSES}
+    rhd = {f"rhd90_{c}": report["rhd_nm"][c]["90"]["mean"] for c in ("alumina", "pt")}
+    return {"name": name, **recipe, **minutes, "n_images": report["n_images"], **metrics, **rhd}
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| run | fold | minutes | DSC bg / Al2O3 / Pt | Pt precision | Pt recall | RHD90 Al2O3 / Pt (nm) | command |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['name']} | {'' if r['fold'] is None else r['fold']} | {r['compute_minutes']:.0f} "
+                     f"| {r['dsc_background']:.3f} / {r['dsc_alumina']:.3f} / {r['dsc_pt']:.3f} "
+                     f"| {r['precision_pt']:.3f} | {r['recall_pt']:.3f} "
+                     f"| {r['rhd90_alumina']:.2f} / {r['rhd90_pt']:.2f} | `{r['command']}` |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="-- --key value ...: bundle overrides")
+    parser.add_argument("name", nargs="?", help="run name (its folder under --runs)")
+    parser.add_argument("--config", action="append", default=[], help="recipe config laid over train.yaml")
+    parser.add_argument("--minutes", type=float, default=60.0, help="compute-time budget of training (default 60)")
+    parser.add_argument("--fold", type=int, help="train on datalist_fold{K}.json (5-fold CV over all 60 patches)")
+    parser.add_argument("--dataset_dir", default="data/genc2022")
+    parser.add_argument("--runs", type=Path, default=REPO / "runs" / "experiments")
+    parser.add_argument("--table", action="store_true", help="print every logged run as a Markdown table")
+    argv = sys.argv[1:]
+    split = argv.index("--") if "--" in argv else len(argv)
+    args, overrides = parser.parse_args(argv[:split]), argv[split + 1:]  # after --: bundle overrides
+    results = args.runs / "results.jsonl"
+    if args.table:
+        print(markdown([json.loads(line) for line in results.read_text().splitlines()]))
+        return
+    if not args.name:
+        parser.error("a run name is needed")
+    root = args.runs / args.name
+    configs = ["bundle/configs/train.yaml", *args.config]
+    train = bundle("training", configs, root, args.dataset_dir, args.fold,
+                   [*overrides, "--time_limit_minutes", str(args.minutes)])
+    start, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(train, cwd=REPO, check=True)
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    minutes = {"wall_minutes": (time.perf_counter() - start) / 60,
+               "compute_minutes": (used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime)
+               / 60 / torch.get_num_threads()}
+    evaluate = bundle("evaluating", [*configs, "bundle/configs/evaluate.yaml"], root, args.dataset_dir, args.fold,
+                      [*overrides, "--eval_dir", str(root / "eval")])
+    subprocess.run(evaluate, cwd=REPO, check=True)
+    report = json.loads((root / "eval" / "report.json").read_text())
+    recipe = {"configs": args.config, "overrides": overrides, "fold": args.fold, "budget_minutes": args.minutes,
+              "command": " ".join(["python scripts/experiment.py", args.name, *sum((["--config", c] for c in args.config), []),
+                                   "--minutes", f"{args.minutes:g}", *([] if args.fold is None else ["--fold", str(args.fold)]),
+                                   *(["--", *overrides] if overrides else [])])}
+    logged = row(args.name, recipe, report, minutes)
+    args.runs.mkdir(parents=True, exist_ok=True)
+    with results.open("a") as file:
+        file.write(json.dumps(logged) + "\n")
+    print(markdown([logged]))
+
+
+if __name__ == "__main__":
+    main()
