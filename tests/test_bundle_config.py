@@ -64,3 +64,14 @@ def test_augmented_labels_stay_labels_and_images_stay_in_range(genc_prepared):
     assert set(torch.unique(data["label"]).tolist()) <= {0.0, 1.0, 2.0}
     assert data["image"].shape == (1, 512, 512) and 0.0 <= data["image"].min() and data["image"].max() <= 1.0
     assert not torch.equal(data["label"], label)  # something happened
+
+
+def test_recipe_configs_override_the_loss_only():
+    from catseg3d.losses import FocalDiceLoss
+
+    config = ConfigParser()
+    config.read_config([REPO / "bundle" / "configs" / "train.yaml", REPO / "scripts" / "recipes" / "focal_dice.yaml"])
+    loss = config.get_parsed_content("loss")
+    assert isinstance(loss, FocalDiceLoss) and loss.lambda_dice == 1.0
+    assert loss.focal.alpha.tolist() == torch.tensor([0.2, 0.3, 0.5]).tolist() and loss.focal.gamma == 1.0
+    assert config["epochs"] == 100 and config["learning_rate"] == 5e-4

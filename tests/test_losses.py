@@ -89,3 +89,22 @@ def test_bad_arguments_and_shapes():
         WeightedFocalLoss((0.5, 0.5))(logits, target)
     with pytest.raises(ValueError, match="fits neither"):
         WeightedFocalLoss(ALPHA)(logits, target[:, :, :8])
+
+
+def test_focal_dice_is_the_focal_loss_plus_the_soft_dice_of_numpy():
+    import numpy as np
+
+    from catseg3d.losses import FocalDiceLoss, WeightedFocalLoss
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 8, 8)
+    target = torch.randint(0, 3, (2, 1, 8, 8))
+    p = torch.softmax(logits, 1).numpy()
+    y = np.eye(3)[target[:, 0].numpy()].transpose(0, 3, 1, 2)
+    dice = 1 - (2 * (p * y).sum((2, 3)) / (p.sum((2, 3)) + y.sum((2, 3))))  # MONAI's smooth terms ~1e-5
+    expected = WeightedFocalLoss()(logits, target).item() + 0.5 * dice[:, 1:].mean()
+    assert FocalDiceLoss(lambda_dice=0.5)(logits, target).item() == pytest.approx(expected, rel=1e-4)
+    assert FocalDiceLoss(lambda_dice=0.0)(logits, target).item() == pytest.approx(
+        WeightedFocalLoss()(logits, target).item(), rel=1e-6)
+    with pytest.raises(ValueError):
+        FocalDiceLoss(lambda_dice=-1)
