@@ -41,8 +41,8 @@ class SpecimenParameters:
         plate_extent: semi-diagonal ``a`` of the rhombus as a fraction of the smaller in-plane
             field of view (``min(y, x)`` extent), drawn uniformly from this range.
         aspect: ``b / a``, the rhombus's second semi-diagonal over its first.
-        half_thickness: the plate's central half-thickness as a fraction of ``min(z, y, x)``
-            extent, at least 1.5 nm.
+        half_thickness: the plate's central half-thickness as a fraction of the smaller in-plane
+            field of view, at least 1.5 nm (so a plate keeps its aspect in a flat volume).
         max_normal_tilt_deg: largest angle between the plate normal and the beam at 0 degrees.
         ledges: number of ledges on each broad face (inclusive range).
         ledge_height: height of one ledge as a fraction of the half-thickness.
@@ -62,7 +62,7 @@ class SpecimenParameters:
     plate_extent: tuple[float, float] = (0.30, 0.42)
     aspect: tuple[float, float] = (0.55, 0.85)
     half_thickness: tuple[float, float] = (0.07, 0.11)
-    max_normal_tilt_deg: float = 20.0
+    max_normal_tilt_deg: float = 15.0
     ledges: tuple[int, int] = (2, 4)
     ledge_height: tuple[float, float] = (0.08, 0.15)
     pore_chains_per_100nm2: float = 2.0
@@ -128,7 +128,7 @@ class _Plate:
         self.frame = _frame(rng, p.max_normal_tilt_deg)
         self.a = rng.uniform(*p.plate_extent) * in_plane
         self.b = self.a * rng.uniform(*p.aspect)
-        self.half = max(1.5, rng.uniform(*p.half_thickness) * float(min(extent_nm)))
+        self.half = max(1.5, rng.uniform(*p.half_thickness) * in_plane)
         self.faces = []  # (start radius, ledge count, ledge height) of the top and bottom face
         for _ in range(2):
             count = int(rng.integers(p.ledges[0], p.ledges[1] + 1))
