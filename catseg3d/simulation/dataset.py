@@ -79,7 +79,7 @@ def _write_slices(files: SimulatedFiles, out: Path, count: int) -> list[dict]:
 
 
 def embedded_dataset(folder: str | os.PathLike, metadata: dict | str | os.PathLike, volumes: int = 5,
-                     validation_volumes: int = 1, slices_per_volume: int = 8,
+                     validation_volumes: int = 1, slices_per_volume: int = 6,
                      shape: Sequence[int] = (128, 256, 256), spacing_nm: float = 0.12, seed: int = 0) -> str:
     """The embedded dataset's folder, generated first if it is missing or was made differently.
 
