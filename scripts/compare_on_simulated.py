@@ -80,19 +80,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("test_dir", type=Path, help="output of catseg3d simulate (volume_NNN folders)")
     parser.add_argument("models", nargs="+", help="NAME=PATH (bundle folder or model.pt)")
+    parser.add_argument("--predictions", type=Path, help="keep the label maps here (MODEL_INDEX_volume_NNN.nii.gz)")
     args = parser.parse_args()
     volumes = sorted(args.test_dir.glob("volume_*"))
     print(f"{len(volumes)} held-out volumes in {args.test_dir}\n")
     header = ("| model | DSC background | DSC alumina | DSC Pt | RHD90 alumina (nm) | RHD90 Pt (nm) "
               "| Pt particles found | false Pt particles | s / volume |")
     rows = [header, "|---" * (header.count("|") - 1) + "|"]
+    if args.predictions:
+        args.predictions.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as work:
         for index, spec in enumerate(args.models):
             name, path = spec.rsplit("=", 1)
             bundle = as_bundle(Path(path), Path(work) / f"bundle_{index}")
             per_volume, seconds = [], []
             for volume in volumes:
-                out = Path(work) / f"{index}_{volume.name}.nii.gz"
+                out = (args.predictions or Path(work)) / f"{index}_{volume.name}.nii.gz"
                 seconds.append(segment(volume / "reconstruction.nii.gz", bundle, out))
                 truth = read_nifti(volume / "labels.nii.gz")
                 per_volume.append(scores(read_nifti(out).array, truth.array, truth.spacing))
