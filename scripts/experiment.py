@@ -4,9 +4,10 @@ A recipe is config overrides only: extra config files laid over ``bundle/configs
 (``--config scripts/recipes/NAME.yaml``) and/or ``--key value`` bundle overrides after ``--``.
 The run trains with ``python -m monai.bundle run training`` under a compute-time budget
 (``--minutes``, CPU time / threads), scores its best model with the bundle's ``evaluating``
-workflow (Table 1 statistics and robust Hausdorff distances in nm), and appends one JSON line to
-``RUNS/results.jsonl``: the recipe, the minutes of training, DSC / precision / recall per class
-and RHD90 of alumina and Pt.
+workflow (Table 1 statistics and robust Hausdorff distances in nm) twice, as trained and with
+test-time flips (``--tta true``: the softmax averaged over the four flips of each image), and
+appends one JSON line per evaluation to ``RUNS/results.jsonl``: the recipe, the minutes and epochs
+of training, DSC / precision / recall per class and RHD90 of alumina and Pt.
 
     python scripts/experiment.py paper --minutes 60
     python scripts/experiment.py focal_dice --config scripts/recipes/focal_dice.yaml --minutes 60
@@ -27,6 +28,8 @@ from pathlib import Path
 
 import torch
 
+from catseg3d.engines import completed_epochs
+
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = ("background", "alumina", "pt")
 
@@ -39,19 +42,21 @@ def bundle(run_id: str, configs: list[str], root: Path, dataset_dir: str, fold: 
             "--dataset_dir", dataset_dir, "--bundle_root", str(root), *fold_options, *overrides]
 
 
-def row(name: str, recipe: dict, report: dict, minutes: dict) -> dict:
-    """The logged result of one run (means over the validation images)."""
+def row(name: str, recipe: dict, report: dict, training: dict) -> dict:
+    """The logged result of one evaluation of a run (means over the validation images)."""
     metrics = {f"{metric}_{c}": report["metrics"][metric][c]["mean"] for metric in ("dsc", "precision", "recall")
                for c in CLASSES}
     rhd = {f"rhd90_{c}": report["rhd_nm"][c]["90"]["mean"] for c in ("alumina", "pt")}
-    return {"name": name, **recipe, **minutes, "n_images": report["n_images"], **metrics, **rhd}
+    return {"name": name, **recipe, **training, "n_images": report["n_images"], **metrics, **rhd}
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| run | fold | minutes | DSC bg / Al2O3 / Pt | Pt precision | Pt recall | RHD90 Al2O3 / Pt (nm) | command |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| run | fold | minutes | epochs | flip TTA | DSC bg / Al2O3 / Pt | Pt precision | Pt recall "
+             "| RHD90 Al2O3 / Pt (nm) | command |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['name']} | {'' if r['fold'] is None else r['fold']} | {r['compute_minutes']:.0f} "
+                     f"| {r['epochs']} | {'yes' if r['tta'] else 'no'} "
                      f"| {r['dsc_background']:.3f} / {r['dsc_alumina']:.3f} / {r['dsc_pt']:.3f} "
                      f"| {r['precision_pt']:.3f} | {r['recall_pt']:.3f} "
                      f"| {r['rhd90_alumina']:.2f} / {r['rhd90_pt']:.2f} | `{r['command']}` |")
@@ -83,22 +88,26 @@ def main() -> None:
     start, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(train, cwd=REPO, check=True)
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    minutes = {"wall_minutes": (time.perf_counter() - start) / 60,
-               "compute_minutes": (used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime)
-               / 60 / torch.get_num_threads()}
-    evaluate = bundle("evaluating", [*configs, "bundle/configs/evaluate.yaml"], root, args.dataset_dir, args.fold,
-                      [*overrides, "--eval_dir", str(root / "eval")])
-    subprocess.run(evaluate, cwd=REPO, check=True)
-    report = json.loads((root / "eval" / "report.json").read_text())
+    training = {"wall_minutes": (time.perf_counter() - start) / 60,
+                "compute_minutes": (used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime)
+                / 60 / torch.get_num_threads(),
+                "epochs": completed_epochs(root / "models")}
     recipe = {"configs": args.config, "overrides": overrides, "fold": args.fold, "budget_minutes": args.minutes,
               "command": " ".join(["python scripts/experiment.py", args.name, *sum((["--config", c] for c in args.config), []),
                                    "--minutes", f"{args.minutes:g}", *([] if args.fold is None else ["--fold", str(args.fold)]),
                                    *(["--", *overrides] if overrides else [])])}
-    logged = row(args.name, recipe, report, minutes)
+    logged = []
+    for tta in (False, True):
+        eval_dir = root / ("eval_tta" if tta else "eval")
+        evaluate = bundle("evaluating", [*configs, "bundle/configs/evaluate.yaml"], root, args.dataset_dir, args.fold,
+                          [*overrides, "--eval_dir", str(eval_dir), "--tta", str(tta).lower()])
+        subprocess.run(evaluate, cwd=REPO, check=True)
+        report = json.loads((eval_dir / "report.json").read_text())
+        logged.append(row(args.name, {**recipe, "tta": tta}, report, training))
     args.runs.mkdir(parents=True, exist_ok=True)
     with results.open("a") as file:
-        file.write(json.dumps(logged) + "\n")
-    print(markdown([logged]))
+        file.writelines(json.dumps(r) + "\n" for r in logged)
+    print(markdown(logged))
 
 
 if __name__ == "__main__":

@@ -12,10 +12,11 @@ from monai.bundle import ConfigParser
 REPO = Path(__file__).resolve().parents[1]
 
 
-def parser(dataset_dir=None):
-    """train.yaml and metadata.json as ``monai.bundle run`` reads them, optionally with a dataset."""
+def parser(dataset_dir=None, recipes=()):
+    """train.yaml (and recipes laid over it) and metadata.json as ``monai.bundle run`` reads them,
+    optionally with a dataset."""
     config = ConfigParser()
-    config.read_config(REPO / "bundle" / "configs" / "train.yaml")
+    config.read_config([REPO / "bundle" / "configs" / "train.yaml", *(REPO / "scripts" / "recipes" / r for r in recipes)])
     config.read_meta(REPO / "bundle" / "configs" / "metadata.json")
     if dataset_dir is not None:
         config["dataset_dir"] = str(dataset_dir)
@@ -75,3 +76,67 @@ def test_recipe_configs_override_the_loss_only():
     assert isinstance(loss, FocalDiceLoss) and loss.lambda_dice == 1.0
     assert loss.focal.alpha.tolist() == torch.tensor([0.2, 0.3, 0.5]).tolist() and loss.focal.gamma == 1.0
     assert config["epochs"] == 100 and config["learning_rate"] == 5e-4
+
+
+def test_the_paper_recipe_neither_crops_nor_changes_intensities(genc_prepared):
+    config = parser(genc_prepared)
+    assert config.get_parsed_content("train#sampling") == []
+    assert config.get_parsed_content("train#intensity_transforms") == []
+
+
+def test_pt_crops_favour_pt(genc_prepared):
+    """Crops of 256 px centred on background, alumina and Pt pixels as 1 : 1 : 2.
+
+    A centre near the border is moved inwards, but the crop still holds the drawn pixel: at least
+    half the crops hold Pt, far more than the share of all 256-px windows of the patch that do.
+    """
+    config = parser(genc_prepared, ["pt_crops.yaml"])
+    crop = config.get_parsed_content("train#sampling")[0]
+    crop.set_random_state(0)
+    load = config.get_parsed_content("validate#preprocessing")  # the deterministic transforms
+    items = config.get_parsed_content("train#dataset").data
+    sample = next(s for s in map(load, items) if 100 < (s["label"] == 2).sum() < 1000)  # a patch with Pt
+    crops = [c for _ in range(50) for c in crop(sample)]
+    assert len(crops) == 200 and all(c["image"].shape == c["label"].shape == (1, 256, 256) for c in crops)
+    with_pt = np.mean([bool((c["label"] == 2).any()) for c in crops])
+    pt = (sample["label"][0] == 2).numpy()
+    windows = np.lib.stride_tricks.sliding_window_view(np.cumsum(np.cumsum(np.pad(pt, ((1, 0), (1, 0))), 0), 1),
+                                                       (257, 257))
+    pt_per_window = windows[..., -1, -1] - windows[..., 0, -1] - windows[..., -1, 0] + windows[..., 0, 0]
+    uniform = (pt_per_window > 0).mean()  # share of all window positions that hold Pt
+    assert with_pt >= 0.5 and with_pt > uniform + 0.1
+    batch = next(iter(config.get_parsed_content("train#dataloader")))
+    assert batch["image"].shape == (8, 1, 256, 256)  # 2 patches x 4 crops per step
+
+
+def test_intensity_recipe_changes_intensities_only(genc_prepared):
+    config = parser(genc_prepared, ["intensity.yaml"])
+    transforms = config.get_parsed_content("train#intensity_transforms")
+    image = torch.rand(1, 64, 64)
+    label = torch.randint(0, 3, (1, 64, 64)).float()
+    changed = 0
+    for seed in range(20):
+        data = {"image": image.clone(), "label": label.clone()}
+        for index, transform in enumerate(transforms):
+            transform.set_random_state(10 * seed + index)
+            data = transform(data)
+        assert torch.equal(data["label"], label) and data["image"].shape == image.shape
+        changed += not torch.allclose(data["image"], image)
+    assert changed >= 15  # five transforms, each with probability 0.2-0.5
+
+
+def test_cosine_recipe_decays_the_rate_to_zero_over_the_epochs(genc_prepared):
+    from monai.handlers import LrScheduleHandler
+
+    config = parser(genc_prepared, ["cosine.yaml"])
+    config["epochs"] = 10
+    handlers = config.get_parsed_content("train#trainer#train_handlers")
+    schedule = [h for h in handlers if isinstance(h, LrScheduleHandler)]
+    assert len(schedule) == 1
+    optimizer = config.get_parsed_content("optimizer")
+    rates = []
+    for _ in range(10):
+        schedule[0].lr_scheduler.step()
+        rates.append(optimizer.param_groups[0]["lr"])
+    expected = [5e-4 * (1 + math.cos(math.pi * e / 10)) / 2 for e in range(1, 11)]
+    np.testing.assert_allclose(rates, expected, atol=1e-12)

@@ -24,23 +24,46 @@ def test_evaluating_writes_the_report_of_the_trained_model(trained_bundle, small
     for name in ("report.md", "per_image.csv", "rhd_curve.png", "confusion.png", "worst_images.png"):
         assert (root / "eval" / name).stat().st_size > 0
 
-    # independent: the U-Net in float32 on image / 255, argmax, DSC per class in numpy. The network
-    # sees slices as MONAI loads NIfTI, in (x, y) order, so the (y, x) arrays are transposed for it.
-    network = PaperUNet().eval()
-    network.load_state_dict(torch.load(root / "models" / "model.pt", map_location="cpu", weights_only=True))
-    dsc, rhd = [], []
-    for item in load_datalist(small_dataset, "validation"):
-        image, truth = read_nifti(item["image"]).array, read_nifti(item["label"]).array
-        with torch.no_grad():
-            logits = network(torch.from_numpy(image.T.astype(np.float32) / 255)[None, None])
-        pred = logits.argmax(1)[0].numpy().T
-        dsc.append([2 * ((pred == c) & (truth == c)).sum() / ((pred == c).sum() + (truth == c).sum())
-                    for c in range(3)])
-        rhd.append(percentile_hausdorff(pred == 1, truth == 1, (95,), (0.12, 0.12))[0])
-    expected = np.nanmean(np.array(dsc, dtype=float), axis=0)
+    dsc, rhd = independent_scores(root / "models" / "model.pt", small_dataset, flips=[()])
+    expected = np.nanmean(dsc, axis=0)
     got = [report["metrics"]["dsc"][c]["mean"] for c in ("background", "alumina", "pt")]
     np.testing.assert_allclose(got, expected, atol=1e-4)
     assert report["rhd_nm"]["alumina"]["95"]["mean"] == pytest.approx(np.nanmean(rhd), rel=1e-3)
+
+
+def independent_scores(model_path, dataset, flips):
+    """DSC per class and alumina RHD95 per validation image, computed without the bundle.
+
+    The U-Net in float32 on image / 255; the softmax averaged over the given flips of the image
+    (flipped back), argmax, DSC in numpy. The network sees slices as MONAI loads NIfTI, in (x, y)
+    order, so the (y, x) arrays are transposed for it.
+    """
+    network = PaperUNet().eval()
+    network.load_state_dict(torch.load(model_path, map_location="cpu", weights_only=True))
+    dsc, rhd = [], []
+    for item in load_datalist(dataset, "validation"):
+        image, truth = read_nifti(item["image"]).array, read_nifti(item["label"]).array
+        x = torch.from_numpy(image.T.astype(np.float32) / 255)[None, None]
+        with torch.no_grad():
+            probabilities = sum(torch.softmax(network(x.flip(f)), 1).flip(f) if f else torch.softmax(network(x), 1)
+                                for f in flips)
+        pred = probabilities.argmax(1)[0].numpy().T
+        dsc.append([2 * ((pred == c) & (truth == c)).sum() / ((pred == c).sum() + (truth == c).sum())
+                    for c in range(3)])
+        rhd.append(percentile_hausdorff(pred == 1, truth == 1, (95,), (0.12, 0.12))[0])
+    return np.array(dsc, dtype=float), np.array(rhd)
+
+
+def test_evaluating_with_flip_tta_scores_the_mean_over_four_flips(trained_bundle, small_dataset):
+    root, _ = trained_bundle
+    run_bundle("evaluating", CONFIGS, small_dataset, root, "--tta", "true", "--eval_dir", root / "eval_tta")
+    report = json.loads((root / "eval_tta" / "report.json").read_text())
+    dsc, rhd = independent_scores(root / "models" / "model.pt", small_dataset, flips=[(), (2,), (3,), (2, 3)])
+    got = [report["metrics"]["dsc"][c]["mean"] for c in ("background", "alumina", "pt")]
+    np.testing.assert_allclose(got, np.nanmean(dsc, axis=0), atol=1e-4)
+    assert report["rhd_nm"]["alumina"]["95"]["mean"] == pytest.approx(np.nanmean(rhd), rel=1e-3)
+    plain, _ = independent_scores(root / "models" / "model.pt", small_dataset, flips=[()])
+    assert not np.allclose(np.nanmean(plain, axis=0), got, atol=1e-6)  # the flips change the segmentation
 
 
 def test_evaluating_without_a_model_fails(small_dataset, tmp_path):

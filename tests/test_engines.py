@@ -89,3 +89,29 @@ def test_compute_time_limit_stops_after_its_budget_of_cpu_time():
     assert 8 <= engine.state.iteration <= 12  # 0.2 s / 20 ms = 10 iterations, then it stops
     with pytest.raises(ValueError, match="positive"):
         ComputeTimeLimit(0)
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_flip_averaging_inferer_is_the_mean_softmax_over_all_flips(spatial_dims):
+    from catseg3d.engines import FlipAveragingInferer
+
+    torch.manual_seed(0)
+    conv = (torch.nn.Conv2d if spatial_dims == 2 else torch.nn.Conv3d)(1, 3, 3, padding=1)
+    shift = torch.nn.Parameter(torch.linspace(0, 1, 6 ** spatial_dims).reshape((1, 1) + (6,) * spatial_dims))
+
+    def network(x):  # position-dependent, so flips change the output
+        return conv(x) * shift
+
+    x = torch.rand((2, 1) + (6,) * spatial_dims)
+    axes = list(range(2, 2 + spatial_dims))
+    subsets = [[a for j, a in enumerate(axes) if k >> j & 1] for k in range(2 ** spatial_dims)]
+    with torch.no_grad():
+        expected = sum(torch.softmax(network(x.flip(s)), 1).flip(s) if s else torch.softmax(network(x), 1)
+                       for s in subsets) / len(subsets)
+        got = FlipAveragingInferer()(x, network)
+        plain = torch.softmax(network(x), 1)
+    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(got.sum(1), torch.ones_like(got[:, 0]))
+    assert not torch.allclose(got, plain, atol=1e-3)
+    with pytest.raises(ValueError, match="shape"):
+        FlipAveragingInferer()(torch.rand(1, 6, 6), network)

@@ -24,18 +24,19 @@ def test_a_run_logs_the_numbers_of_its_evaluation_report(small_dataset, tmp_path
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     logged = [json.loads(line) for line in (runs / "results.jsonl").read_text().splitlines()]
-    assert len(logged) == 1
-    row, report = logged[0], json.loads((runs / "tiny" / "eval" / "report.json").read_text())
-    assert row["fold"] == 0 and row["n_images"] == report["n_images"] == 2  # fold 0 of 6 patches holds out 2
-    for metric in ("dsc", "precision", "recall"):
-        for name in ("background", "alumina", "pt"):
-            assert row[f"{metric}_{name}"] == report["metrics"][metric][name]["mean"]
-    assert row["rhd90_pt"] == report["rhd_nm"]["pt"]["90"]["mean"]
-    assert 0 < row["compute_minutes"] < 5 and row["wall_minutes"] > 0
-    assert row["command"].startswith("python scripts/experiment.py tiny --minutes 5 --fold 0 -- --epochs 1")
+    assert [row["tta"] for row in logged] == [False, True]  # scored as trained and with test-time flips
+    for row, folder in zip(logged, ("eval", "eval_tta")):
+        report = json.loads((runs / "tiny" / folder / "report.json").read_text())
+        assert row["fold"] == 0 and row["n_images"] == report["n_images"] == 2  # fold 0 of 6 patches holds out 2
+        for metric in ("dsc", "precision", "recall"):
+            for name in ("background", "alumina", "pt"):
+                assert row[f"{metric}_{name}"] == report["metrics"][metric][name]["mean"]
+        assert row["rhd90_pt"] == report["rhd_nm"]["pt"]["90"]["mean"]
+        assert 0 < row["compute_minutes"] < 5 and row["wall_minutes"] > 0 and row["epochs"] == 1
+        assert row["command"].startswith("python scripts/experiment.py tiny --minutes 5 --fold 0 -- --epochs 1")
     table = subprocess.run([sys.executable, "scripts/experiment.py", "--table", "--runs", str(runs)], cwd=REPO,
                            capture_output=True, text=True, check=True).stdout
-    assert table.strip().count("\n") == 2 and f"{row['dsc_pt']:.3f}" in table
+    assert table.strip().count("\n") == 3 and f"{logged[1]['dsc_pt']:.3f} | " in table
 
 
 def test_more_folds_than_patches_fails(small_dataset):

@@ -37,6 +37,13 @@ def resume_checkpoint(ckpt_dir: str | os.PathLike) -> str:
     return path
 
 
+
+def completed_epochs(ckpt_dir: str | os.PathLike) -> int:
+    """The epoch ``N`` of the newest ``checkpoint_epoch=N.pt`` in ``ckpt_dir`` (0 if none)."""
+    latest = latest_checkpoint(ckpt_dir)
+    return int(CHECKPOINT_PATTERN.search(Path(latest).name).group(1)) if latest else 0
+
+
 def trained_model(ckpt_dir: str | os.PathLike) -> str:
     """``ckpt_dir/model.pt``; a missing file stops the run with one line (``SystemExit``)."""
     path = Path(ckpt_dir) / "model.pt"

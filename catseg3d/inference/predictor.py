@@ -8,12 +8,12 @@ beyond the paper, each measured in ``docs/results.md``:
   edge replication to a multiple of its down-sampling factor; no seams, no overlap cost.
 * ``blend="spline"``: the squared-spline window of the paper's patch blending (Smoothly-Blend-
   Image-Patches) instead of MONAI's gaussian.
-* ``tta=True``: the probabilities averaged over the four flips of each slice (eight for 3D).
+* ``tta=True``: the probabilities averaged over the four flips of each slice (eight for 3D),
+  :class:`catseg3d.engines.FlipAveragingInferer`.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 
 import numpy as np
@@ -21,7 +21,7 @@ import torch
 from monai.inferers import SlidingWindowInferer
 from scipy.signal.windows import triang
 
-from catseg3d.engines import AutocastInferer, memory_format_for
+from catseg3d.engines import AutocastInferer, FlipAveragingInferer, memory_format_for
 from catseg3d.inference.model import SegmentationModel
 
 BLENDS = ("gaussian", "spline")
@@ -134,15 +134,9 @@ class Predictor:
         """Softmax ``(B, C, *spatial)`` of network-order inputs ``(B, 1, *spatial)`` in [0, 1]."""
         inferer = AutocastInferer(self._windows(tuple(x.shape[2:])), enabled=self.precision == "bfloat16",
                                   channels_last=False)
-        dims = range(2, x.ndim)
-        flips = [f for k in range(len(dims) + 1) for f in itertools.combinations(dims, k)] if self.tta else [()]
-        total = None
-        for flip in flips:
-            xf = torch.flip(x, flip) if flip else x
-            p = torch.softmax(inferer(xf, self._run_network), dim=1)
-            p = torch.flip(p, flip) if flip else p
-            total = p if total is None else total.add_(p)
-        return total / len(flips)
+        if self.tta:
+            return FlipAveragingInferer(inferer)(x, self._run_network)
+        return torch.softmax(inferer(x, self._run_network), dim=1)
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray) -> np.ndarray:
