@@ -1,13 +1,8 @@
 """Engine helpers for MONAI's Ignite workflows: CPU mixed precision, progress, resuming."""
 
 from catseg3d.engines.autocast import AutocastInferer, memory_format_for, place_network
-from catseg3d.engines.checkpoints import (
-                                          RelocatableDiskSaver,
-                                          completed_epochs,
-                                          latest_checkpoint,
-                                          resume_checkpoint,
-                                          trained_model,
-)
+from catseg3d.engines.checkpoints import (RelocatableDiskSaver, completed_epochs, latest_checkpoint, resume_checkpoint,
+                                          trained_model)
 from catseg3d.engines.distributed import init_distributed, log_on_rank_zero_only, rank
 from catseg3d.engines.flags import as_bool
 from catseg3d.engines.flip_averaging import FlipAveragingInferer

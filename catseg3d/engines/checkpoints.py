@@ -37,7 +37,6 @@ def resume_checkpoint(ckpt_dir: str | os.PathLike) -> str:
     return path
 
 
-
 def completed_epochs(ckpt_dir: str | os.PathLike) -> int:
     """The epoch ``N`` of the newest ``checkpoint_epoch=N.pt`` in ``ckpt_dir`` (0 if none)."""
     latest = latest_checkpoint(ckpt_dir)

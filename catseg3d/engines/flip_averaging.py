@@ -44,5 +44,5 @@ class FlipAveragingInferer(Inferer):
             flipped = torch.flip(inputs, flips) if flips else inputs
             probabilities = torch.softmax(self.inferer(flipped, network, *args, **kwargs).float(), dim=1)
             probabilities = torch.flip(probabilities, flips) if flips else probabilities
-            total = probabilities if total is None else total + probabilities
+            total = probabilities if total is None else total.add_(probabilities)
         return total / len(flip_sets(inputs.ndim - 2))
