@@ -4,15 +4,19 @@ A recipe is config overrides only: extra config files laid over ``bundle/configs
 (``--config scripts/recipes/NAME.yaml``) and/or ``--key value`` bundle overrides after ``--``.
 The run trains with ``python -m monai.bundle run training`` under a compute-time budget
 (``--minutes``, CPU time / threads), scores its best model with the bundle's ``evaluating``
-workflow (Table 1 statistics and robust Hausdorff distances in nm) twice, as trained and with
-test-time flips (``--tta true``: the softmax averaged over the four flips of each image), and
-appends one JSON line per evaluation to ``RUNS/results.jsonl``: the recipe, the minutes and epochs
-of training, DSC / precision / recall per class and RHD90 of alumina and Pt.
+workflow (Table 1 statistics and robust Hausdorff distances in nm) four times: the best
+validation epoch's network (``models/model.pt``, chosen on the validation images as the paper
+did) and the last epoch's (``--checkpoint last``: nothing chosen on them, the honest score of a
+cross-validation fold), each as trained and with test-time flips (``--tta true``: the softmax
+averaged over the four flips of each image). It logs one JSON line per evaluation in
+``RUNS/results.jsonl`` (a run's earlier lines are replaced): the recipe, the minutes and epochs of
+training, DSC / precision / recall per class and RHD90 of alumina and Pt.
 
     python scripts/experiment.py paper --minutes 60
     python scripts/experiment.py focal_dice --config scripts/recipes/focal_dice.yaml --minutes 60
     python scripts/experiment.py paper_fold2 --fold 2 --minutes 60     # 5-fold cross-validation
     python scripts/experiment.py wide --minutes 60 -- --learning_rate 0.0003
+    python scripts/experiment.py paper --evaluate_only                  # score a trained run again
     python scripts/experiment.py --table                                # every run as a Markdown table
 """
 
@@ -51,12 +55,12 @@ def row(name: str, recipe: dict, report: dict, training: dict) -> dict:
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| run | fold | minutes | epochs | flip TTA | DSC bg / Al2O3 / Pt | Pt precision | Pt recall "
+    lines = ["| run | fold | minutes | epochs | model | flip TTA | DSC bg / Al2O3 / Pt | Pt precision | Pt recall "
              "| RHD90 Al2O3 / Pt (nm) | command |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['name']} | {'' if r['fold'] is None else r['fold']} | {r['compute_minutes']:.0f} "
-                     f"| {r['epochs']} | {'yes' if r['tta'] else 'no'} "
+                     f"| {r['epochs']} | {r.get('checkpoint', 'best')} | {'yes' if r['tta'] else 'no'} "
                      f"| {r['dsc_background']:.3f} / {r['dsc_alumina']:.3f} / {r['dsc_pt']:.3f} "
                      f"| {r['precision_pt']:.3f} | {r['recall_pt']:.3f} "
                      f"| {r['rhd90_alumina']:.2f} / {r['rhd90_pt']:.2f} | `{r['command']}` |")
@@ -72,6 +76,7 @@ def main() -> None:
     parser.add_argument("--dataset_dir", default="data/genc2022")
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "experiments")
     parser.add_argument("--table", action="store_true", help="print every logged run as a Markdown table")
+    parser.add_argument("--evaluate_only", action="store_true", help="score the run's trained models again")
     argv = sys.argv[1:]
     split = argv.index("--") if "--" in argv else len(argv)
     args, overrides = parser.parse_args(argv[:split]), argv[split + 1:]  # after --: bundle overrides
@@ -83,31 +88,44 @@ def main() -> None:
         parser.error("a run name is needed")
     root = args.runs / args.name
     configs = ["bundle/configs/train.yaml", *args.config]
-    train = bundle("training", configs, root, args.dataset_dir, args.fold,
-                   [*overrides, "--time_limit_minutes", str(args.minutes)])
-    start, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(train, cwd=REPO, check=True)
-    used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    training = {"wall_minutes": (time.perf_counter() - start) / 60,
-                "compute_minutes": (used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime)
-                / 60 / torch.get_num_threads(),
-                "epochs": completed_epochs(root / "models")}
+    if args.evaluate_only:
+        training = json.loads((root / "training.json").read_text())
+    else:
+        training = train(configs, root, args, overrides)
     recipe = {"configs": args.config, "overrides": overrides, "fold": args.fold, "budget_minutes": args.minutes,
               "command": " ".join(["python scripts/experiment.py", args.name, *sum((["--config", c] for c in args.config), []),
                                    "--minutes", f"{args.minutes:g}", *([] if args.fold is None else ["--fold", str(args.fold)]),
                                    *(["--", *overrides] if overrides else [])])}
     logged = []
-    for tta in (False, True):
-        eval_dir = root / ("eval_tta" if tta else "eval")
-        evaluate = bundle("evaluating", [*configs, "bundle/configs/evaluate.yaml"], root, args.dataset_dir, args.fold,
-                          [*overrides, "--eval_dir", str(eval_dir), "--tta", str(tta).lower()])
-        subprocess.run(evaluate, cwd=REPO, check=True)
-        report = json.loads((eval_dir / "report.json").read_text())
-        logged.append(row(args.name, {**recipe, "tta": tta}, report, training))
+    for checkpoint in ("best", "last"):
+        for tta in (False, True):
+            eval_dir = root / ("eval" + ("_last" if checkpoint == "last" else "") + ("_tta" if tta else ""))
+            evaluate = bundle("evaluating", [*configs, "bundle/configs/evaluate.yaml"], root, args.dataset_dir,
+                              args.fold, [*overrides, "--eval_dir", str(eval_dir), "--tta", str(tta).lower(),
+                                          "--checkpoint", checkpoint])
+            subprocess.run(evaluate, cwd=REPO, check=True)
+            report = json.loads((eval_dir / "report.json").read_text())
+            logged.append(row(args.name, {**recipe, "checkpoint": checkpoint, "tta": tta}, report, training))
+    earlier = results.read_text().splitlines() if results.is_file() else []
+    kept = [line for line in earlier if json.loads(line)["name"] != args.name]
     args.runs.mkdir(parents=True, exist_ok=True)
-    with results.open("a") as file:
-        file.writelines(json.dumps(r) + "\n" for r in logged)
+    results.write_text("".join(line + "\n" for line in kept) + "".join(json.dumps(r) + "\n" for r in logged))
     print(markdown(logged))
+
+
+def train(configs: list[str], root: Path, args: argparse.Namespace, overrides: list[str]) -> dict:
+    """Run the bundle's training workflow; its wall and compute minutes and epochs (also in training.json)."""
+    command = bundle("training", configs, root, args.dataset_dir, args.fold,
+                     [*overrides, "--time_limit_minutes", str(args.minutes)])
+    start, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(command, cwd=REPO, check=True)
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    training = {"wall_minutes": (time.perf_counter() - start) / 60,
+                "compute_minutes": (used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime)
+                / 60 / torch.get_num_threads(),
+                "epochs": completed_epochs(root / "models")}
+    (root / "training.json").write_text(json.dumps(training))
+    return training
 
 
 if __name__ == "__main__":

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from conftest import run_bundle
 
+from catseg3d.engines import latest_checkpoint
 from catseg3d.io import load_datalist, read_nifti
 from catseg3d.metrics import percentile_hausdorff
 from catseg3d.networks import PaperUNet
@@ -24,14 +27,19 @@ def test_evaluating_writes_the_report_of_the_trained_model(trained_bundle, small
     for name in ("report.md", "per_image.csv", "rhd_curve.png", "confusion.png", "worst_images.png"):
         assert (root / "eval" / name).stat().st_size > 0
 
-    dsc, rhd = independent_scores(root / "models" / "model.pt", small_dataset, flips=[()])
+    dsc, rhd = independent_scores(load(root / "models" / "model.pt"), small_dataset, flips=[()])
     expected = np.nanmean(dsc, axis=0)
     got = [report["metrics"]["dsc"][c]["mean"] for c in ("background", "alumina", "pt")]
     np.testing.assert_allclose(got, expected, atol=1e-4)
     assert report["rhd_nm"]["alumina"]["95"]["mean"] == pytest.approx(np.nanmean(rhd), rel=1e-3)
 
 
-def independent_scores(model_path, dataset, flips):
+def load(path):
+    """A checkpoint file's tensors (CPU, weights only)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def independent_scores(weights, dataset, flips):
     """DSC per class and alumina RHD95 per validation image, computed without the bundle.
 
     The U-Net in float32 on image / 255; the softmax averaged over the given flips of the image
@@ -39,7 +47,7 @@ def independent_scores(model_path, dataset, flips):
     order, so the (y, x) arrays are transposed for it.
     """
     network = PaperUNet().eval()
-    network.load_state_dict(torch.load(model_path, map_location="cpu", weights_only=True))
+    network.load_state_dict(weights)
     dsc, rhd = [], []
     for item in load_datalist(dataset, "validation"):
         image, truth = read_nifti(item["image"]).array, read_nifti(item["label"]).array
@@ -58,12 +66,28 @@ def test_evaluating_with_flip_tta_scores_the_mean_over_four_flips(trained_bundle
     root, _ = trained_bundle
     run_bundle("evaluating", CONFIGS, small_dataset, root, "--tta", "true", "--eval_dir", root / "eval_tta")
     report = json.loads((root / "eval_tta" / "report.json").read_text())
-    dsc, rhd = independent_scores(root / "models" / "model.pt", small_dataset, flips=[(), (2,), (3,), (2, 3)])
+    dsc, rhd = independent_scores(load(root / "models" / "model.pt"), small_dataset, flips=[(), (2,), (3,), (2, 3)])
     got = [report["metrics"]["dsc"][c]["mean"] for c in ("background", "alumina", "pt")]
     np.testing.assert_allclose(got, np.nanmean(dsc, axis=0), atol=1e-4)
     assert report["rhd_nm"]["alumina"]["95"]["mean"] == pytest.approx(np.nanmean(rhd), rel=1e-3)
-    plain, _ = independent_scores(root / "models" / "model.pt", small_dataset, flips=[()])
+    plain, _ = independent_scores(load(root / "models" / "model.pt"), small_dataset, flips=[()])
     assert not np.allclose(np.nanmean(plain, axis=0), got, atol=1e-6)  # the flips change the segmentation
+
+
+def test_evaluating_the_last_checkpoint_ignores_model_pt(trained_bundle, small_dataset, tmp_path):
+    root, _ = trained_bundle
+    last = Path(latest_checkpoint(root / "models"))
+    (tmp_path / "models").mkdir()
+    shutil.copy(last, tmp_path / "models" / last.name)
+    torch.manual_seed(1)
+    torch.save(PaperUNet().state_dict(), tmp_path / "models" / "model.pt")  # an untrained network as "best"
+    run_bundle("evaluating", CONFIGS, small_dataset, tmp_path, "--checkpoint", "last")
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    got = [report["metrics"]["dsc"][c]["mean"] for c in ("background", "alumina", "pt")]
+    dsc, _ = independent_scores(load(last)["model"], small_dataset, flips=[()])
+    np.testing.assert_allclose(got, np.nanmean(dsc, axis=0), atol=1e-4)
+    untrained, _ = independent_scores(load(tmp_path / "models" / "model.pt"), small_dataset, flips=[()])
+    assert not np.allclose(np.nanmean(untrained, axis=0), got, atol=1e-3)  # model.pt would score otherwise
 
 
 def test_evaluating_without_a_model_fails(small_dataset, tmp_path):

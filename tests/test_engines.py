@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from catseg3d.engines import AutocastInferer, latest_checkpoint, place_network, resume_checkpoint
+from catseg3d.engines import AutocastInferer, latest_checkpoint, place_network, resume_checkpoint, trained_model
 from catseg3d.networks import PaperUNet
 
 
@@ -52,6 +52,19 @@ def test_latest_checkpoint_takes_the_highest_epoch(tmp_path):
 def test_resume_without_checkpoint_stops_with_one_line(tmp_path):
     with pytest.raises(SystemExit, match="no checkpoint_epoch=N.pt to resume from"):
         resume_checkpoint(tmp_path)
+
+
+def test_trained_model_finds_the_best_or_the_last_network(tmp_path):
+    with pytest.raises(SystemExit, match="model.pt: no trained model"):
+        trained_model(tmp_path)
+    with pytest.raises(SystemExit, match="no checkpoint_epoch=N.pt to evaluate"):
+        trained_model(tmp_path, "last")
+    for name in ("model.pt", "checkpoint_epoch=7.pt", "checkpoint_epoch=8.pt"):
+        (tmp_path / name).touch()
+    assert trained_model(tmp_path) == str(tmp_path / "model.pt")
+    assert trained_model(tmp_path, "last") == str(tmp_path / "checkpoint_epoch=8.pt")
+    with pytest.raises(SystemExit, match="checkpoint must be 'best' or 'last', not 'final'"):
+        trained_model(tmp_path, "final")
 
 
 @pytest.mark.parametrize("value, expected", [(True, True), (False, False), ("true", True), ("False", False),

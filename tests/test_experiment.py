@@ -24,8 +24,10 @@ def test_a_run_logs_the_numbers_of_its_evaluation_report(small_dataset, tmp_path
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     logged = [json.loads(line) for line in (runs / "results.jsonl").read_text().splitlines()]
-    assert [row["tta"] for row in logged] == [False, True]  # scored as trained and with test-time flips
-    for row, folder in zip(logged, ("eval", "eval_tta")):
+    # the best and the last epoch's network, each scored as trained and with test-time flips
+    assert [(row["checkpoint"], row["tta"]) for row in logged] == [("best", False), ("best", True),
+                                                                   ("last", False), ("last", True)]
+    for row, folder in zip(logged, ("eval", "eval_tta", "eval_last", "eval_last_tta")):
         report = json.loads((runs / "tiny" / folder / "report.json").read_text())
         assert row["fold"] == 0 and row["n_images"] == report["n_images"] == 2  # fold 0 of 6 patches holds out 2
         for metric in ("dsc", "precision", "recall"):
@@ -36,7 +38,13 @@ def test_a_run_logs_the_numbers_of_its_evaluation_report(small_dataset, tmp_path
         assert row["command"].startswith("python scripts/experiment.py tiny --minutes 5 --fold 0 -- --epochs 1")
     table = subprocess.run([sys.executable, "scripts/experiment.py", "--table", "--runs", str(runs)], cwd=REPO,
                            capture_output=True, text=True, check=True).stdout
-    assert table.strip().count("\n") == 3 and f"{logged[1]['dsc_pt']:.3f} | " in table
+    assert table.strip().count("\n") == 5 and f"{logged[1]['dsc_pt']:.3f} | " in table
+
+    again = subprocess.run([*command[:3], "--evaluate_only", *command[3:]], cwd=REPO, capture_output=True, text=True,
+                           timeout=900)
+    assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
+    relogged = [json.loads(line) for line in (runs / "results.jsonl").read_text().splitlines()]
+    assert relogged == logged  # the run's rows are replaced, not appended, and the scores reproduce
 
 
 def test_more_folds_than_patches_fails(small_dataset):

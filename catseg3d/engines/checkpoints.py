@@ -43,8 +43,22 @@ def completed_epochs(ckpt_dir: str | os.PathLike) -> int:
     return int(CHECKPOINT_PATTERN.search(Path(latest).name).group(1)) if latest else 0
 
 
-def trained_model(ckpt_dir: str | os.PathLike) -> str:
-    """``ckpt_dir/model.pt``; a missing file stops the run with one line (``SystemExit``)."""
+def trained_model(ckpt_dir: str | os.PathLike, checkpoint: str = "best") -> str:
+    """The file holding the trained network in ``ckpt_dir``.
+
+    ``checkpoint="best"``: ``model.pt``, the network of the epoch with the best validation score
+    (a flat state_dict). ``"last"``: the newest ``checkpoint_epoch=N.pt`` (a full training state
+    whose ``model`` entry is the network), i.e. the network chosen without looking at the
+    validation images, as a cross-validation fold must be scored. A missing file or another value
+    stops the run with one line (``SystemExit``).
+    """
+    if checkpoint == "last":
+        path = latest_checkpoint(ckpt_dir)
+        if path is None:
+            raise SystemExit(f"catseg3d: {ckpt_dir}: no checkpoint_epoch=N.pt to evaluate")
+        return path
+    if checkpoint != "best":
+        raise SystemExit(f"catseg3d: checkpoint must be 'best' or 'last', not {checkpoint!r}")
     path = Path(ckpt_dir) / "model.pt"
     if not path.is_file():
         raise SystemExit(f"catseg3d: {path}: no trained model; train one first with "
