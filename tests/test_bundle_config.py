@@ -125,6 +125,20 @@ def test_intensity_recipe_changes_intensities_only(genc_prepared):
     assert changed >= 15  # five transforms, each with probability 0.2-0.5
 
 
+def test_train_best_is_the_recipe_the_experiments_ran(genc_prepared):
+    best = parser(genc_prepared)
+    best.read_config([REPO / "bundle" / "configs" / "train.yaml", REPO / "bundle" / "configs" / "train_best.yaml"])
+    runs = parser(genc_prepared, ["focal_dice.yaml", "cosine.yaml"])
+    runs["epochs"], runs["network_def#features"] = 64, [16, 32, 64, 128, 256, 512]  # experiment.py -- overrides
+    for config in (best, runs):
+        config["dataset_dir"] = str(genc_prepared)
+        config.parse()  # expands the recipes' %bundle/configs/train_best.yaml#... macros
+    for key in ("epochs", "network_def", "loss", "lr_scheduler", "lr_schedule_handler", "optimizer",
+                "train#trainer#train_handlers", "train#preprocessing", "focal_alpha", "learning_rate"):
+        assert best[key] == runs[key], key
+    assert best["network_def"]["features"] == [16, 32, 64, 128, 256, 512] and best["loss"] != parser()["loss"]
+
+
 def test_cosine_recipe_decays_the_rate_to_zero_over_the_epochs(genc_prepared):
     from monai.handlers import LrScheduleHandler
 

@@ -14,7 +14,7 @@ from conftest import run_bundle
 from catseg3d.engines import latest_checkpoint
 from catseg3d.io import load_datalist, read_nifti
 from catseg3d.metrics import percentile_hausdorff
-from catseg3d.networks import PaperUNet
+from catseg3d.networks import PAPER_FEATURES, PaperUNet
 
 CONFIGS = ["bundle/configs/train.yaml", "bundle/configs/evaluate.yaml"]
 
@@ -39,14 +39,14 @@ def load(path):
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def independent_scores(weights, dataset, flips):
+def independent_scores(weights, dataset, flips, features=PAPER_FEATURES):
     """DSC per class and alumina RHD95 per validation image, computed without the bundle.
 
     The U-Net in float32 on image / 255; the softmax averaged over the given flips of the image
     (flipped back), argmax, DSC in numpy. The network sees slices as MONAI loads NIfTI, in (x, y)
     order, so the (y, x) arrays are transposed for it.
     """
-    network = PaperUNet().eval()
+    network = PaperUNet(features=features).eval()
     network.load_state_dict(weights)
     dsc, rhd = [], []
     for item in load_datalist(dataset, "validation"):
@@ -88,6 +88,20 @@ def test_evaluating_the_last_checkpoint_ignores_model_pt(trained_bundle, small_d
     np.testing.assert_allclose(got, np.nanmean(dsc, axis=0), atol=1e-4)
     untrained, _ = independent_scores(load(tmp_path / "models" / "model.pt"), small_dataset, flips=[()])
     assert not np.allclose(np.nanmean(untrained, axis=0), got, atol=1e-3)  # model.pt would score otherwise
+
+
+def test_the_best_recipe_trains_and_scores_its_half_width_network(small_dataset, tmp_path):
+    configs = ["bundle/configs/train.yaml", "bundle/configs/train_best.yaml"]
+    run_bundle("training", configs, small_dataset, tmp_path, "--epochs", 2)
+    state = load(latest_checkpoint(tmp_path / "models"))
+    assert sum(w.numel() for w in state["model"].values()) == 7_775_347
+    assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.0, abs=1e-12)  # cosine ends at 0
+    run_bundle("evaluating", [*configs, "bundle/configs/evaluate.yaml"], small_dataset, tmp_path)
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    dsc, _ = independent_scores(load(tmp_path / "models" / "model.pt"), small_dataset, flips=[()],
+                                features=(16, 32, 64, 128, 256, 512))
+    got = [report["metrics"]["dsc"][c]["mean"] for c in ("background", "alumina", "pt")]
+    np.testing.assert_allclose(got, np.nanmean(dsc, axis=0), atol=1e-4)
 
 
 def test_evaluating_without_a_model_fails(small_dataset, tmp_path):
