@@ -1,0 +1,104 @@
+"""Pool the K folds of a cross-validated recipe and compare them with its run on the 15 patches.
+
+Each fold ``NAME_fold{k}`` is a run of ``scripts/experiment.py NAME_fold{k} --fold k ...``: trained on
+the other folds' patches and scored on its own held-out patches (``datalist_fold{k}.json``; the 60
+patches split into 5 folds of 12). The folds' per-image scores (``per_image.csv`` of each evaluation
+folder) are pooled, so every patch is scored once by a model that never saw it, and summarised as
+mean ± 95 % CI over the images (``catseg3d.metrics.mean_ci95``, as the paper's Table 1). The
+reference run (the recipe trained on the 45 patches and scored on the 15) is summarised the same way,
+and a metric agrees when the reference mean lies inside the cross-validation's CI.
+
+    python scripts/cross_validation.py best64 --reference best64
+    python scripts/cross_validation.py best64 --reference best64 --evaluations eval_last eval_last_tta
+
+Prints a Markdown table and writes ``RUNS/NAME_cv.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from catseg3d.metrics import mean_ci95
+
+REPO = Path(__file__).resolve().parents[1]
+COLUMNS = (*(f"{metric}_{c}" for c in ("background", "alumina", "pt") for metric in ("dsc", "precision", "recall")),
+           "rhd90_nm_alumina", "rhd90_nm_pt")
+SHOWN = ("dsc_background", "dsc_alumina", "dsc_pt", "precision_pt", "recall_pt", "rhd90_nm_alumina", "rhd90_nm_pt")
+
+
+def read_scores(path: Path) -> dict[str, np.ndarray]:
+    """The per-image scores of one ``per_image.csv``: column -> float array (NaN where undefined)."""
+    if not path.is_file():
+        raise SystemExit(f"cross_validation: {path}: no per-image scores; run scripts/experiment.py for this fold first")
+    with path.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    missing = [c for c in COLUMNS if rows and c not in rows[0]]
+    if not rows or missing:
+        raise SystemExit(f"cross_validation: {path}: no rows or missing columns {missing}")
+    try:
+        return {c: np.array([float(r[c]) for r in rows]) for c in COLUMNS}
+    except ValueError as error:
+        raise SystemExit(f"cross_validation: {path}: {error}") from None
+
+
+def summarize(scores: list[dict[str, np.ndarray]]) -> dict[str, dict]:
+    """Mean ± 95 % CI of every column over the images of all given score tables together."""
+    return {c: mean_ci95(np.concatenate([s[c] for s in scores])) for c in COLUMNS}
+
+
+def cross_validate(runs: Path, name: str, folds: int, reference: str | None, evaluation: str) -> dict:
+    """The pooled folds, each fold's means and the reference run for one evaluation folder."""
+    per_fold = [read_scores(runs / f"{name}_fold{k}" / evaluation / "per_image.csv") for k in range(folds)]
+    pooled = summarize(per_fold)
+    result = {"evaluation": evaluation, "folds": folds, "n_images": sum(len(s["dsc_background"]) for s in per_fold),
+              "cross_validation": pooled,
+              "fold_means": [{c: float(np.nanmean(s[c])) for c in COLUMNS} for s in per_fold]}
+    if reference:
+        ref = summarize([read_scores(runs / reference / evaluation / "per_image.csv")])
+        result["reference"] = ref
+        result["reference_n_images"] = ref["dsc_background"]["n"]
+        result["agrees"] = {c: abs(ref[c]["mean"] - pooled[c]["mean"]) <= pooled[c]["ci95"] for c in COLUMNS}
+    return result
+
+
+def markdown(results: list[dict], name: str, reference: str | None) -> str:
+    lines = ["| evaluation | scored on | " + " | ".join(SHOWN) + " |", "|---|---|" + "---|" * len(SHOWN)]
+
+    def cell(s: dict) -> str:
+        return "" if math.isnan(s["mean"]) else f"{s['mean']:.3f} ± {s['ci95']:.3f}"
+
+    for r in results:
+        lines.append(f"| {r['evaluation']} | {name}: {r['folds']} folds, {r['n_images']} held-out images | "
+                     + " | ".join(cell(r["cross_validation"][c]) for c in SHOWN) + " |")
+        if reference:
+            lines.append(f"| {r['evaluation']} | {reference}: {r['reference_n_images']} validation images | "
+                         + " | ".join(cell(r["reference"][c]) + ("" if r["agrees"][c] else " (outside)")
+                                      for c in SHOWN) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", help="the folds are the runs NAME_fold0 .. NAME_fold{K-1}")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--reference", help="the recipe's run on the 15 validation patches")
+    parser.add_argument("--evaluations", nargs="+", default=["eval_last", "eval_last_tta", "eval", "eval_tta"],
+                        help="evaluation folders of each run (default: last and best epoch, without and with TTA)")
+    parser.add_argument("--runs", type=Path, default=REPO / "runs" / "experiments")
+    args = parser.parse_args()
+    results = [cross_validate(args.runs, args.name, args.folds, args.reference, e) for e in args.evaluations]
+    summary = args.runs / f"{args.name}_cv.json"
+    partial = summary.with_suffix(".json.partial")
+    partial.write_text(json.dumps(results, indent=1))
+    partial.replace(summary)
+    print(markdown(results, args.name, args.reference))
+
+
+if __name__ == "__main__":
+    main()

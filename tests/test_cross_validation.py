@@ -1,0 +1,65 @@
+"""scripts/cross_validation.py pools the folds' per-image scores exactly as a numpy computation does."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+from conftest import REPO
+
+COLUMNS = [f"{m}_{c}" for c in ("background", "alumina", "pt") for m in ("dsc", "precision", "recall")] + [
+    "rhd90_nm_alumina", "rhd90_nm_pt"]
+
+
+def write_scores(folder, values):
+    """A per_image.csv like the evaluation report's: name, the score columns, one row per image."""
+    folder.mkdir(parents=True)
+    with (folder / "per_image.csv").open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["name", "rhd_status_pt", *COLUMNS])
+        for i, row in enumerate(values):
+            writer.writerow([f"val_{i:03d}_label.nii.gz", "defined", *(repr(float(v)) for v in row)])
+
+
+def run(runs, *args):
+    return subprocess.run([sys.executable, "scripts/cross_validation.py", "demo", "--folds", "3", "--runs", str(runs),
+                           "--evaluations", "eval_last", *args], cwd=REPO, capture_output=True, text=True)
+
+
+def test_folds_are_pooled_over_images_and_compared_with_the_reference(tmp_path):
+    rng = np.random.default_rng(0)
+    folds = [rng.uniform(0.8, 1.0, (n, len(COLUMNS))) for n in (4, 5, 3)]
+    folds[1][2, 2] = np.nan  # an image without Pt has no Pt score
+    for k, values in enumerate(folds):
+        write_scores(tmp_path / f"demo_fold{k}" / "eval_last", values)
+    reference = np.vstack([folds[0][:2], rng.uniform(0.0, 0.1, (3, len(COLUMNS)))])
+    write_scores(tmp_path / "demo_ref" / "eval_last", reference)
+
+    result = run(tmp_path, "--reference", "demo_ref")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "demo_cv.json").read_text())[0]
+    pooled = np.vstack(folds)
+    assert summary["n_images"] == 12 and summary["reference_n_images"] == 5
+    for j, column in enumerate(COLUMNS):
+        finite = pooled[:, j][np.isfinite(pooled[:, j])]
+        got = summary["cross_validation"][column]
+        assert got["n"] == finite.size and np.isclose(got["mean"], finite.mean())
+        assert np.isclose(got["ci95"], 1.96 * finite.std(ddof=1) / np.sqrt(finite.size))
+        assert [m[column] for m in summary["fold_means"]] == [float(np.nanmean(f[:, j])) for f in folds]
+        ref_mean = reference[:, j].mean()
+        assert np.isclose(summary["reference"][column]["mean"], ref_mean)
+        assert summary["agrees"][column] == bool(abs(ref_mean - finite.mean()) <= got["ci95"])
+    assert not any(summary["agrees"].values())  # the reference was drawn far below the folds
+    assert "(outside)" in result.stdout and "12 held-out images" in result.stdout
+
+
+def test_a_missing_fold_is_named_in_one_line(tmp_path):
+    write_scores(tmp_path / "demo_fold0" / "eval_last", np.full((2, len(COLUMNS)), 0.9))
+    result = run(tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (f"cross_validation: {tmp_path}/demo_fold1/eval_last/per_image.csv: "
+                                     "no per-image scores; run scripts/experiment.py for this fold first")
+    assert not (tmp_path / "demo_cv.json").exists()
