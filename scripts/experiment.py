@@ -3,8 +3,8 @@
 A recipe is config overrides only: extra config files laid over ``bundle/configs/train.yaml``
 (``--config scripts/recipes/NAME.yaml``) and/or ``--key value`` bundle overrides after ``--``.
 The run trains with ``python -m monai.bundle run training`` under a compute-time budget
-(``--minutes``, CPU time / threads), scores its best model with the bundle's ``evaluating``
-workflow (Table 1 statistics and robust Hausdorff distances in nm) four times: the best
+(``--minutes``, CPU time / threads) and is scored by the bundle's ``evaluating`` workflow
+(Table 1 statistics and robust Hausdorff distances in nm) four times: the best
 validation epoch's network (``models/model.pt``, chosen on the validation images as the paper
 did) and the last epoch's (``--checkpoint last``: nothing chosen on them, the honest score of a
 cross-validation fold), each as trained and with test-time flips (``--tta true``: the softmax
@@ -89,6 +89,8 @@ def main() -> None:
     root = args.runs / args.name
     configs = ["bundle/configs/train.yaml", *args.config]
     if args.evaluate_only:
+        if not (root / "training.json").is_file():
+            raise SystemExit(f"experiment: {root / 'training.json'}: no trained run to evaluate")
         training = json.loads((root / "training.json").read_text())
     else:
         training = train(configs, root, args, overrides)
@@ -109,7 +111,9 @@ def main() -> None:
     earlier = results.read_text().splitlines() if results.is_file() else []
     kept = [line for line in earlier if json.loads(line)["name"] != args.name]
     args.runs.mkdir(parents=True, exist_ok=True)
-    results.write_text("".join(line + "\n" for line in kept) + "".join(json.dumps(r) + "\n" for r in logged))
+    partial = results.with_suffix(".jsonl.partial")
+    partial.write_text("".join(line + "\n" for line in kept) + "".join(json.dumps(r) + "\n" for r in logged))
+    partial.replace(results)
     print(markdown(logged))
 
 

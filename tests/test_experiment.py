@@ -50,3 +50,11 @@ def test_a_run_logs_the_numbers_of_its_evaluation_report(small_dataset, tmp_path
 def test_more_folds_than_patches_fails(small_dataset):
     with pytest.raises(ValueError, match="folds"):
         write_cross_validation_folds(small_dataset, folds=7)
+
+
+def test_evaluating_a_run_that_was_never_trained_fails_in_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "scripts/experiment.py", "never", "--evaluate_only", "--runs",
+                             str(tmp_path)], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"experiment: {tmp_path}/never/training.json: no trained run to evaluate"
+    assert not (tmp_path / "results.jsonl").exists()
