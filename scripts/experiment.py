@@ -16,7 +16,7 @@ training, DSC / precision / recall per class and RHD90 of alumina and Pt.
     python scripts/experiment.py focal_dice --config scripts/recipes/focal_dice.yaml --minutes 60
     python scripts/experiment.py paper_fold2 --fold 2 --minutes 60     # 5-fold cross-validation
     python scripts/experiment.py wide --minutes 60 -- --learning_rate 0.0003
-    python scripts/experiment.py paper --evaluate_only                  # score a trained run again
+    python scripts/experiment.py paper --evaluate_only                  # score a trained run again (recipe in its training.json)
     python scripts/experiment.py --table                                # every run as a Markdown table
 """
 
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from catseg3d.engines import completed_epochs
+from catseg3d.engines import completed_epochs, latest_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = ("background", "alumina", "pt")
@@ -46,12 +46,12 @@ def bundle(run_id: str, configs: list[str], root: Path, dataset_dir: str, fold: 
             "--dataset_dir", dataset_dir, "--bundle_root", str(root), *fold_options, *overrides]
 
 
-def row(name: str, recipe: dict, report: dict, training: dict) -> dict:
+def row(name: str, run: dict, report: dict) -> dict:
     """The logged result of one evaluation of a run (means over the validation images)."""
     metrics = {f"{metric}_{c}": report["metrics"][metric][c]["mean"] for metric in ("dsc", "precision", "recall")
                for c in CLASSES}
     rhd = {f"rhd90_{c}": report["rhd_nm"][c]["90"]["mean"] for c in ("alumina", "pt")}
-    return {"name": name, **recipe, **training, "n_images": report["n_images"], **metrics, **rhd}
+    return {"name": name, **run, "n_images": report["n_images"], **metrics, **rhd}
 
 
 def markdown(rows: list[dict]) -> str:
@@ -67,69 +67,87 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def read_rows(results: Path) -> list[dict]:
+    """Every logged row of ``results.jsonl`` (none if there is no file yet)."""
+    lines = results.read_text().splitlines() if results.is_file() else []
+    return [json.loads(line) for line in lines if line.strip()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="-- --key value ...: bundle overrides")
     parser.add_argument("name", nargs="?", help="run name (its folder under --runs)")
     parser.add_argument("--config", action="append", default=[], help="recipe config laid over train.yaml")
-    parser.add_argument("--minutes", type=float, default=60.0, help="compute-time budget of training (default 60)")
+    parser.add_argument("--minutes", type=float, help="compute-time budget of training (default 60)")
     parser.add_argument("--fold", type=int, help="train on datalist_fold{K}.json (5-fold CV over all 60 patches)")
-    parser.add_argument("--dataset_dir", default="data/genc2022")
+    parser.add_argument("--dataset_dir", help="the prepared dataset (default data/genc2022)")
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "experiments")
     parser.add_argument("--table", action="store_true", help="print every logged run as a Markdown table")
-    parser.add_argument("--evaluate_only", action="store_true", help="score the run's trained models again")
+    parser.add_argument("--evaluate_only", action="store_true",
+                        help="score a trained run again with the recipe recorded in its training.json")
     argv = sys.argv[1:]
     split = argv.index("--") if "--" in argv else len(argv)
     args, overrides = parser.parse_args(argv[:split]), argv[split + 1:]  # after --: bundle overrides
     results = args.runs / "results.jsonl"
     if args.table:
-        print(markdown([json.loads(line) for line in results.read_text().splitlines()]))
+        print(markdown(read_rows(results)))
         return
     if not args.name:
         parser.error("a run name is needed")
     root = args.runs / args.name
-    configs = ["bundle/configs/train.yaml", *args.config]
-    if args.evaluate_only:
-        if not (root / "training.json").is_file():
-            raise SystemExit(f"experiment: {root / 'training.json'}: no trained run to evaluate")
-        training = json.loads((root / "training.json").read_text())
-    else:
-        training = train(configs, root, args, overrides)
-    recipe = {"configs": args.config, "overrides": overrides, "fold": args.fold, "budget_minutes": args.minutes,
-              "command": " ".join(["python scripts/experiment.py", args.name, *sum((["--config", c] for c in args.config), []),
-                                   "--minutes", f"{args.minutes:g}", *([] if args.fold is None else ["--fold", str(args.fold)]),
-                                   *(["--", *overrides] if overrides else [])])}
+    run = recorded_run(root, args, overrides) if args.evaluate_only else train(root, args, overrides)
+    configs = ["bundle/configs/train.yaml", *run["configs"]]
     logged = []
     for checkpoint in ("best", "last"):
         for tta in (False, True):
             eval_dir = root / ("eval" + ("_last" if checkpoint == "last" else "") + ("_tta" if tta else ""))
-            evaluate = bundle("evaluating", [*configs, "bundle/configs/evaluate.yaml"], root, args.dataset_dir,
-                              args.fold, [*overrides, "--eval_dir", str(eval_dir), "--tta", str(tta).lower(),
-                                          "--checkpoint", checkpoint])
+            evaluate = bundle("evaluating", [*configs, "bundle/configs/evaluate.yaml"], root, run["dataset_dir"],
+                              run["fold"], [*run["overrides"], "--eval_dir", str(eval_dir),
+                                            "--tta", str(tta).lower(), "--checkpoint", checkpoint])
             subprocess.run(evaluate, cwd=REPO, check=True)
             report = json.loads((eval_dir / "report.json").read_text())
-            logged.append(row(args.name, {**recipe, "checkpoint": checkpoint, "tta": tta}, report, training))
-    earlier = results.read_text().splitlines() if results.is_file() else []
-    kept = [line for line in earlier if json.loads(line)["name"] != args.name]
+            logged.append(row(args.name, {**run, "checkpoint": checkpoint, "tta": tta}, report))
+    kept = [r for r in read_rows(results) if r["name"] != args.name]
     args.runs.mkdir(parents=True, exist_ok=True)
     partial = results.with_suffix(".jsonl.partial")
-    partial.write_text("".join(line + "\n" for line in kept) + "".join(json.dumps(r) + "\n" for r in logged))
+    partial.write_text("".join(json.dumps(r) + "\n" for r in [*kept, *logged]))
     partial.replace(results)
     print(markdown(logged))
 
 
-def train(configs: list[str], root: Path, args: argparse.Namespace, overrides: list[str]) -> dict:
-    """Run the bundle's training workflow; its wall and compute minutes and epochs (also in training.json)."""
-    command = bundle("training", configs, root, args.dataset_dir, args.fold,
-                     [*overrides, "--time_limit_minutes", str(args.minutes)])
+def recorded_run(root: Path, args: argparse.Namespace, overrides: list[str]) -> dict:
+    """The recipe and training record of a trained run (``training.json``) for ``--evaluate_only``."""
+    path = root / "training.json"
+    if not path.is_file():
+        raise SystemExit(f"experiment: {path}: no trained run to evaluate")
+    if args.config or overrides or args.fold is not None or args.minutes is not None or args.dataset_dir:
+        raise SystemExit(f"experiment: {path}: --evaluate_only takes the recipe recorded there; give only the run name")
+    return json.loads(path.read_text())
+
+
+def train(root: Path, args: argparse.Namespace, overrides: list[str]) -> dict:
+    """Train the recipe with the bundle's training workflow; the recipe, its command, and the wall and
+    compute minutes and epochs of training, also written to ``root/training.json``."""
+    if latest_checkpoint(root / "models"):
+        raise SystemExit(f"experiment: {root / 'models'}: holds a trained run already; choose another name "
+                         "(or score it again with --evaluate_only)")
+    minutes = 60.0 if args.minutes is None else args.minutes
+    recipe = {"configs": args.config, "overrides": overrides, "fold": args.fold, "budget_minutes": minutes,
+              "dataset_dir": args.dataset_dir or "data/genc2022",
+              "command": " ".join(["python scripts/experiment.py", args.name,
+                                   *sum((["--config", c] for c in args.config), []), "--minutes", f"{minutes:g}",
+                                   *([] if args.fold is None else ["--fold", str(args.fold)]),
+                                   *(["--", *overrides] if overrides else [])])}
+    command = bundle("training", ["bundle/configs/train.yaml", *args.config], root, recipe["dataset_dir"], args.fold,
+                     [*overrides, "--time_limit_minutes", str(minutes)])
     start, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(command, cwd=REPO, check=True)
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    training = {"wall_minutes": (time.perf_counter() - start) / 60,
-                "compute_minutes": (used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime)
-                / 60 / torch.get_num_threads(),
-                "epochs": completed_epochs(root / "models")}
-    (root / "training.json").write_text(json.dumps(training))
-    return training
+    run = {**recipe, "wall_minutes": (time.perf_counter() - start) / 60,
+           "compute_minutes": (used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime)
+           / 60 / torch.get_num_threads(),
+           "epochs": completed_epochs(root / "models")}
+    (root / "training.json").write_text(json.dumps(run))
+    return run
 
 
 if __name__ == "__main__":

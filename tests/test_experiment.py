@@ -40,11 +40,21 @@ def test_a_run_logs_the_numbers_of_its_evaluation_report(small_dataset, tmp_path
                            capture_output=True, text=True, check=True).stdout
     assert table.strip().count("\n") == 5 and f"{logged[1]['dsc_pt']:.3f} | " in table
 
-    again = subprocess.run([*command[:3], "--evaluate_only", *command[3:]], cwd=REPO, capture_output=True, text=True,
-                           timeout=900)
+    # scored again with the recipe recorded at training (fold 0, its overrides): the run's rows are
+    # replaced, not appended, and the scores reproduce
+    again = subprocess.run([*command[:3], "--evaluate_only", "--runs", str(runs)], cwd=REPO, capture_output=True,
+                           text=True, timeout=900)
     assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
     relogged = [json.loads(line) for line in (runs / "results.jsonl").read_text().splitlines()]
-    assert relogged == logged  # the run's rows are replaced, not appended, and the scores reproduce
+    assert relogged == logged
+
+    retrain = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert retrain.returncode == 1 and retrain.stderr.strip() == (
+        f"experiment: {runs}/tiny/models: holds a trained run already; choose another name "
+        "(or score it again with --evaluate_only)")
+    refold = subprocess.run([*command[:3], "--evaluate_only", "--fold", "1", "--runs", str(runs)], cwd=REPO,
+                            capture_output=True, text=True, timeout=900)
+    assert refold.returncode == 1 and "--evaluate_only takes the recipe recorded there" in refold.stderr
 
 
 def test_more_folds_than_patches_fails(small_dataset):
