@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -110,3 +111,24 @@ def test_a_checkpoint_copied_alone_to_a_new_folder_resumes(trained_bundle, small
     assert "Epoch[3] Metrics" in result.stdout
     assert sorted(p.name for p in (tmp_path / "models").glob("checkpoint_epoch=*.pt")) == \
         ["checkpoint_epoch=2.pt", "checkpoint_epoch=3.pt"]
+
+
+def test_a_resumed_best_recipe_run_continues_its_cosine_schedule(small_dataset, tmp_path):
+    configs = ["bundle/configs/train.yaml", "bundle/configs/train_best.yaml"]
+    models = tmp_path / "models"
+    process = subprocess.Popen(any_bundle_command("training", configs, small_dataset, tmp_path, "--epochs", 3),
+                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 600
+    while not (models / "checkpoint_epoch=1.pt").exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # killed while epoch 2 runs, or while saving epoch 1
+    process.wait()
+    for name in ("checkpoint_epoch=2.pt", "checkpoint_epoch=3.pt"):
+        (models / name).unlink(missing_ok=True)  # resume from epoch 1 whatever the kill's timing
+
+    run_any_bundle("training", configs, small_dataset, tmp_path, "--epochs", 3, "--resume", "true")
+    for epoch in (2, 3):  # Adam's rate after each epoch: 5e-4 (1 + cos(pi epoch / 3)) / 2
+        state = torch.load(models / f"checkpoint_epoch={epoch}.pt", map_location="cpu", weights_only=True)
+        expected = 5e-4 * (1 + math.cos(math.pi * epoch / 3)) / 2
+        assert abs(state["optimizer"]["param_groups"][0]["lr"] - expected) < 1e-12, epoch
+        assert state["lr_scheduler"]["last_epoch"] == epoch
