@@ -6,10 +6,18 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from monai.bundle import ConfigParser
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def in_repository(monkeypatch):
+    """MONAI reads a config's ``%file#key`` macros relative to the working directory, as the bundle
+    commands and scripts/experiment.py run them: from the repository root."""
+    monkeypatch.chdir(REPO)
 
 
 def parser(dataset_dir=None, recipes=()):
@@ -126,6 +134,8 @@ def test_intensity_recipe_changes_intensities_only(genc_prepared):
 
 
 def test_train_best_is_the_recipe_the_experiments_ran(genc_prepared):
+    from catseg3d.losses import FocalDiceLoss
+
     best = parser(genc_prepared)
     best.read_config([REPO / "bundle" / "configs" / "train.yaml", REPO / "bundle" / "configs" / "train_best.yaml"])
     runs = parser(genc_prepared, ["focal_dice.yaml", "cosine.yaml"])
@@ -136,7 +146,12 @@ def test_train_best_is_the_recipe_the_experiments_ran(genc_prepared):
     for key in ("epochs", "network_def", "loss", "lr_scheduler", "lr_schedule_handler", "optimizer",
                 "train#trainer#train_handlers", "train#preprocessing", "focal_alpha", "learning_rate"):
         assert best[key] == runs[key], key
-    assert best["network_def"]["features"] == [16, 32, 64, 128, 256, 512] and best["loss"] != parser()["loss"]
+    loss = best.get_parsed_content("loss")
+    assert isinstance(loss, FocalDiceLoss) and loss.lambda_dice == 1.0 and loss.focal.gamma == 1.0
+    assert loss.focal.alpha.tolist() == torch.tensor([0.2, 0.3, 0.5]).tolist()
+    schedule = best.get_parsed_content("lr_scheduler")
+    assert isinstance(schedule, torch.optim.lr_scheduler.CosineAnnealingLR) and schedule.T_max == 64
+    assert sum(p.numel() for p in best.get_parsed_content("network_def").parameters()) == 7_775_347
 
 
 def test_cosine_recipe_decays_the_rate_to_zero_over_the_epochs(genc_prepared):
