@@ -6,7 +6,9 @@ patches split into 5 folds of 12). The folds' per-image scores (``per_image.csv`
 folder) are pooled, so every patch is scored once by a model that never saw it, and summarised as
 mean ± 95 % CI over the images (``catseg3d.metrics.mean_ci95``, as the paper's Table 1). The
 reference run (the recipe trained on the 45 patches and scored on the 15) is summarised the same way,
-and a metric agrees when the reference mean lies inside the cross-validation's CI.
+and a metric agrees when the reference mean lies inside the cross-validation's CI (a plain check: it
+ignores the reference's own, wider CI, and its 15 patches are among the 60). Robust Hausdorff means
+leave out images where the class is in only one of prediction and truth; they are counted.
 
     python scripts/cross_validation.py best64 --reference best64
     python scripts/cross_validation.py best64 --reference best64 --evaluations eval_last eval_last_tta
@@ -29,27 +31,50 @@ from catseg3d.metrics import mean_ci95
 REPO = Path(__file__).resolve().parents[1]
 COLUMNS = (*(f"{metric}_{c}" for c in ("background", "alumina", "pt") for metric in ("dsc", "precision", "recall")),
            "rhd90_nm_alumina", "rhd90_nm_pt")
+STATUS = {"rhd90_nm_alumina": "rhd_status_alumina", "rhd90_nm_pt": "rhd_status_pt"}  # "undefined": class in one map only
 SHOWN = ("dsc_background", "dsc_alumina", "dsc_pt", "precision_pt", "recall_pt", "rhd90_nm_alumina", "rhd90_nm_pt")
 
 
 def read_scores(path: Path) -> dict[str, np.ndarray]:
-    """The per-image scores of one ``per_image.csv``: column -> float array (NaN where undefined)."""
+    """The per-image scores of one ``per_image.csv``: column -> float array (NaN where a score is
+    undefined), and for each RHD column its status column -> string array."""
     if not path.is_file():
-        raise SystemExit(f"cross_validation: {path}: no per-image scores; run scripts/experiment.py for this fold first")
+        raise SystemExit(f"cross_validation: {path}: no per-image scores; score the run with scripts/experiment.py")
     with path.open(newline="") as file:
         rows = list(csv.DictReader(file))
-    missing = [c for c in COLUMNS if rows and c not in rows[0]]
+    missing = [c for c in (*COLUMNS, *STATUS.values()) if rows and c not in rows[0]]
     if not rows or missing:
         raise SystemExit(f"cross_validation: {path}: no rows or missing columns {missing}")
     try:
-        return {c: np.array([float(r[c]) for r in rows]) for c in COLUMNS}
+        scores = {c: np.array([float(r[c]) for r in rows]) for c in COLUMNS}
     except ValueError as error:
         raise SystemExit(f"cross_validation: {path}: {error}") from None
+    return {**scores, **{c: np.array([r[c] for r in rows]) for c in STATUS.values()}}
 
 
 def summarize(scores: list[dict[str, np.ndarray]]) -> dict[str, dict]:
-    """Mean ± 95 % CI of every column over the images of all given score tables together."""
-    return {c: mean_ci95(np.concatenate([s[c] for s in scores])) for c in COLUMNS}
+    """Mean ± 95 % CI of every column over the images of all given score tables together; an RHD
+    column also counts its undefined images (left out of its mean, as in the evaluation report)."""
+    summary = {c: mean_ci95(np.concatenate([s[c] for s in scores])) for c in COLUMNS}
+    for column, status in STATUS.items():
+        summary[column]["n_undefined"] = int(sum((s[status] == "undefined").sum() for s in scores))
+    return summary
+
+
+def agree(reference: dict, pooled: dict) -> bool | None:
+    """Whether the reference mean lies inside the pooled mean ± CI (None where either is undefined)."""
+    if not (math.isfinite(reference["mean"]) and math.isfinite(pooled["mean"]) and math.isfinite(pooled["ci95"])):
+        return None
+    return abs(reference["mean"] - pooled["mean"]) <= pooled["ci95"]
+
+
+def without_nan(value):
+    """``value`` with every float NaN replaced by None (strict JSON)."""
+    if isinstance(value, dict):
+        return {k: without_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nan(v) for v in value]
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def cross_validate(runs: Path, name: str, folds: int, reference: str | None, evaluation: str) -> dict:
@@ -63,7 +88,7 @@ def cross_validate(runs: Path, name: str, folds: int, reference: str | None, eva
         ref = summarize([read_scores(runs / reference / evaluation / "per_image.csv")])
         result["reference"] = ref
         result["reference_n_images"] = ref["dsc_background"]["n"]
-        result["agrees"] = {c: abs(ref[c]["mean"] - pooled[c]["mean"]) <= pooled[c]["ci95"] for c in COLUMNS}
+        result["agrees"] = {c: agree(ref[c], pooled[c]) for c in COLUMNS}
     return result
 
 
@@ -71,14 +96,15 @@ def markdown(results: list[dict], name: str, reference: str | None) -> str:
     lines = ["| evaluation | scored on | " + " | ".join(SHOWN) + " |", "|---|---|" + "---|" * len(SHOWN)]
 
     def cell(s: dict) -> str:
-        return "" if math.isnan(s["mean"]) else f"{s['mean']:.3f} ± {s['ci95']:.3f}"
+        undefined = f" ({s['n_undefined']} undefined)" if s.get("n_undefined") else ""
+        return "" if math.isnan(s["mean"]) else f"{s['mean']:.3f} ± {s['ci95']:.3f}{undefined}"
 
     for r in results:
         lines.append(f"| {r['evaluation']} | {name}: {r['folds']} folds, {r['n_images']} held-out images | "
                      + " | ".join(cell(r["cross_validation"][c]) for c in SHOWN) + " |")
         if reference:
             lines.append(f"| {r['evaluation']} | {reference}: {r['reference_n_images']} validation images | "
-                         + " | ".join(cell(r["reference"][c]) + ("" if r["agrees"][c] else " (outside)")
+                         + " | ".join(cell(r["reference"][c]) + (" (outside)" if r["agrees"][c] is False else "")
                                       for c in SHOWN) + " |")
     return "\n".join(lines)
 
@@ -95,7 +121,7 @@ def main() -> None:
     results = [cross_validate(args.runs, args.name, args.folds, args.reference, e) for e in args.evaluations]
     summary = args.runs / f"{args.name}_cv.json"
     partial = summary.with_suffix(".json.partial")
-    partial.write_text(json.dumps(results, indent=1))
+    partial.write_text(json.dumps(without_nan(results), indent=1))
     partial.replace(summary)
     print(markdown(results, args.name, args.reference))
 

@@ -8,20 +8,23 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from conftest import REPO
 
 COLUMNS = [f"{m}_{c}" for c in ("background", "alumina", "pt") for m in ("dsc", "precision", "recall")] + [
     "rhd90_nm_alumina", "rhd90_nm_pt"]
 
 
-def write_scores(folder, values):
-    """A per_image.csv like the evaluation report's: name, the score columns, one row per image."""
+def write_scores(folder, values, pt_status=None):
+    """A per_image.csv like the evaluation report's: name, RHD statuses, the score columns, one row
+    per image."""
+    pt_status = pt_status or ["defined"] * len(values)
     folder.mkdir(parents=True)
     with (folder / "per_image.csv").open("w", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow(["name", "rhd_status_pt", *COLUMNS])
-        for i, row in enumerate(values):
-            writer.writerow([f"val_{i:03d}_label.nii.gz", "defined", *(repr(float(v)) for v in row)])
+        writer.writerow(["name", "rhd_status_alumina", "rhd_status_pt", *COLUMNS])
+        for i, (row, status) in enumerate(zip(values, pt_status)):
+            writer.writerow([f"val_{i:03d}_label.nii.gz", "defined", status, *(repr(float(v)) for v in row)])
 
 
 def run(runs, *args):
@@ -32,15 +35,18 @@ def run(runs, *args):
 def test_folds_are_pooled_over_images_and_compared_with_the_reference(tmp_path):
     rng = np.random.default_rng(0)
     folds = [rng.uniform(0.8, 1.0, (n, len(COLUMNS))) for n in (4, 5, 3)]
-    folds[1][2, 2] = np.nan  # an image without Pt has no Pt score
+    folds[1][2, 2] = np.nan  # a score left undefined
+    folds[2][0, -1] = np.nan  # Pt in one of prediction and truth only: its RHD is undefined, and counted
     for k, values in enumerate(folds):
-        write_scores(tmp_path / f"demo_fold{k}" / "eval_last", values)
+        write_scores(tmp_path / f"demo_fold{k}" / "eval_last", values,
+                     ["undefined", "defined", "defined"] if k == 2 else None)
     reference = np.vstack([folds[0][:2], rng.uniform(0.0, 0.1, (3, len(COLUMNS)))])
-    write_scores(tmp_path / "demo_ref" / "eval_last", reference)
+    reference[:, -1] = np.nan  # no Pt anywhere in the reference images: no Pt RHD to compare
+    write_scores(tmp_path / "demo_ref" / "eval_last", reference, ["absent"] * 5)
 
     result = run(tmp_path, "--reference", "demo_ref")
     assert result.returncode == 0, result.stderr
-    summary = json.loads((tmp_path / "demo_cv.json").read_text())[0]
+    summary = json.loads((tmp_path / "demo_cv.json").read_text(), parse_constant=pytest.fail)[0]  # strict JSON
     pooled = np.vstack(folds)
     assert summary["n_images"] == 12 and summary["reference_n_images"] == 5
     for j, column in enumerate(COLUMNS):
@@ -49,11 +55,16 @@ def test_folds_are_pooled_over_images_and_compared_with_the_reference(tmp_path):
         assert got["n"] == finite.size and np.isclose(got["mean"], finite.mean())
         assert np.isclose(got["ci95"], 1.96 * finite.std(ddof=1) / np.sqrt(finite.size))
         assert [m[column] for m in summary["fold_means"]] == [float(np.nanmean(f[:, j])) for f in folds]
+        if column == "rhd90_nm_pt":
+            assert summary["reference"][column]["mean"] is None and summary["agrees"][column] is None
+            continue
         ref_mean = reference[:, j].mean()
         assert np.isclose(summary["reference"][column]["mean"], ref_mean)
         assert summary["agrees"][column] == bool(abs(ref_mean - finite.mean()) <= got["ci95"])
+    assert summary["cross_validation"]["rhd90_nm_pt"]["n_undefined"] == 1
+    assert summary["cross_validation"]["rhd90_nm_alumina"]["n_undefined"] == 0
     assert not any(summary["agrees"].values())  # the reference was drawn far below the folds
-    assert "(outside)" in result.stdout and "12 held-out images" in result.stdout
+    assert "(outside)" in result.stdout and "12 held-out images" in result.stdout and "(1 undefined)" in result.stdout
 
 
 def test_a_missing_fold_is_named_in_one_line(tmp_path):
@@ -61,5 +72,5 @@ def test_a_missing_fold_is_named_in_one_line(tmp_path):
     result = run(tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip() == (f"cross_validation: {tmp_path}/demo_fold1/eval_last/per_image.csv: "
-                                     "no per-image scores; run scripts/experiment.py for this fold first")
+                                     "no per-image scores; score the run with scripts/experiment.py")
     assert not (tmp_path / "demo_cv.json").exists()
