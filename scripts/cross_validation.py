@@ -12,6 +12,7 @@ leave out images where the class is in only one of prediction and truth; they ar
 
     python scripts/cross_validation.py best64 --reference best64
     python scripts/cross_validation.py best64 --reference best64 --evaluations eval_last eval_last_tta
+    python scripts/cross_validation.py best64 --reference best64 --images val_   # the 15 patches only
 
 Prints a Markdown table and writes ``RUNS/NAME_cv.json``.
 """
@@ -35,9 +36,10 @@ STATUS = {"rhd90_nm_alumina": "rhd_status_alumina", "rhd90_nm_pt": "rhd_status_p
 SHOWN = ("dsc_background", "dsc_alumina", "dsc_pt", "precision_pt", "recall_pt", "rhd90_nm_alumina", "rhd90_nm_pt")
 
 
-def read_scores(path: Path) -> dict[str, np.ndarray]:
+def read_scores(path: Path, images: str = "") -> dict[str, np.ndarray]:
     """The per-image scores of one ``per_image.csv``: column -> float array (NaN where a score is
-    undefined), and for each RHD column its status column -> string array."""
+    undefined), and for each RHD column its status column -> string array; only the images whose
+    name starts with ``images`` (all by default)."""
     if not path.is_file():
         raise SystemExit(f"cross_validation: {path}: no per-image scores; score the run with scripts/experiment.py")
     with path.open(newline="") as file:
@@ -45,6 +47,7 @@ def read_scores(path: Path) -> dict[str, np.ndarray]:
     missing = [c for c in (*COLUMNS, *STATUS.values()) if rows and c not in rows[0]]
     if not rows or missing:
         raise SystemExit(f"cross_validation: {path}: no rows or missing columns {missing}")
+    rows = [r for r in rows if r["name"].startswith(images)]
     try:
         scores = {c: np.array([float(r[c]) for r in rows]) for c in COLUMNS}
     except ValueError as error:
@@ -77,15 +80,18 @@ def without_nan(value):
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def cross_validate(runs: Path, name: str, folds: int, reference: str | None, evaluation: str) -> dict:
-    """The pooled folds, each fold's means and the reference run for one evaluation folder."""
-    per_fold = [read_scores(runs / f"{name}_fold{k}" / evaluation / "per_image.csv") for k in range(folds)]
+def cross_validate(runs: Path, name: str, folds: int, reference: str | None, evaluation: str,
+                   images: str = "") -> dict:
+    """The pooled folds, each fold's means and the reference run for one evaluation folder (only
+    the images whose name starts with ``images``)."""
+    per_fold = [read_scores(runs / f"{name}_fold{k}" / evaluation / "per_image.csv", images) for k in range(folds)]
     pooled = summarize(per_fold)
     result = {"evaluation": evaluation, "folds": folds, "n_images": sum(len(s["dsc_background"]) for s in per_fold),
               "cross_validation": pooled,
-              "fold_means": [{c: float(np.nanmean(s[c])) for c in COLUMNS} for s in per_fold]}
+              "fold_means": [{c: float(np.nanmean(s[c])) if np.isfinite(s[c]).any() else math.nan for c in COLUMNS}
+                             for s in per_fold]}
     if reference:
-        ref = summarize([read_scores(runs / reference / evaluation / "per_image.csv")])
+        ref = summarize([read_scores(runs / reference / evaluation / "per_image.csv", images)])
         result["reference"] = ref
         result["reference_n_images"] = ref["dsc_background"]["n"]
         result["agrees"] = {c: agree(ref[c], pooled[c]) for c in COLUMNS}
@@ -116,10 +122,12 @@ def main() -> None:
     parser.add_argument("--reference", help="the recipe's run on the 15 validation patches")
     parser.add_argument("--evaluations", nargs="+", default=["eval_last", "eval_last_tta", "eval", "eval_tta"],
                         help="evaluation folders of each run (default: last and best epoch, without and with TTA)")
+    parser.add_argument("--images", default="", help="only images whose name starts with this (val_: the 15 patches)")
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "experiments")
     args = parser.parse_args()
-    results = [cross_validate(args.runs, args.name, args.folds, args.reference, e) for e in args.evaluations]
-    summary = args.runs / f"{args.name}_cv.json"
+    results = [cross_validate(args.runs, args.name, args.folds, args.reference, e, args.images)
+               for e in args.evaluations]
+    summary = args.runs / f"{args.name}_cv{'_' + args.images.strip('_') if args.images else ''}.json"
     partial = summary.with_suffix(".json.partial")
     partial.write_text(json.dumps(without_nan(results), indent=1))
     partial.replace(summary)

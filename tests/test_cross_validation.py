@@ -15,16 +15,17 @@ COLUMNS = [f"{m}_{c}" for c in ("background", "alumina", "pt") for m in ("dsc", 
     "rhd90_nm_alumina", "rhd90_nm_pt"]
 
 
-def write_scores(folder, values, pt_status=None):
+def write_scores(folder, values, pt_status=None, names=None):
     """A per_image.csv like the evaluation report's: name, RHD statuses, the score columns, one row
     per image."""
     pt_status = pt_status or ["defined"] * len(values)
+    names = names or [f"val_{i:03d}_label.nii.gz" for i in range(len(values))]
     folder.mkdir(parents=True)
     with (folder / "per_image.csv").open("w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["name", "rhd_status_alumina", "rhd_status_pt", *COLUMNS])
-        for i, (row, status) in enumerate(zip(values, pt_status)):
-            writer.writerow([f"val_{i:03d}_label.nii.gz", "defined", status, *(repr(float(v)) for v in row)])
+        for name, row, status in zip(names, values, pt_status):
+            writer.writerow([name, "defined", status, *(repr(float(v)) for v in row)])
 
 
 def run(runs, *args):
@@ -65,6 +66,21 @@ def test_folds_are_pooled_over_images_and_compared_with_the_reference(tmp_path):
     assert summary["cross_validation"]["rhd90_nm_alumina"]["n_undefined"] == 0
     assert not any(summary["agrees"].values())  # the reference was drawn far below the folds
     assert "(outside)" in result.stdout and "12 held-out images" in result.stdout and "(1 undefined)" in result.stdout
+
+
+def test_images_selects_patches_by_name(tmp_path):
+    rng = np.random.default_rng(1)
+    folds = [rng.uniform(0.5, 1.0, (4, len(COLUMNS))) for _ in range(3)]
+    names = [["train_000", "val_000", "train_001", "val_001"], ["train_002"] * 4, ["val_002", "val_003", "x", "y"]]
+    for k, (values, fold_names) in enumerate(zip(folds, names)):
+        write_scores(tmp_path / f"demo_fold{k}" / "eval_last", values, names=fold_names)
+    result = run(tmp_path, "--images", "val_")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "demo_cv_val.json").read_text(), parse_constant=pytest.fail)[0]
+    chosen = np.vstack([folds[0][[1, 3]], folds[2][[0, 1]]])
+    assert summary["n_images"] == 4 and summary["fold_means"][1]["dsc_pt"] is None  # fold 1 holds none
+    for j, column in enumerate(COLUMNS):
+        assert np.isclose(summary["cross_validation"][column]["mean"], chosen[:, j].mean())
 
 
 def test_a_missing_fold_is_named_in_one_line(tmp_path):
