@@ -38,6 +38,9 @@ def test_folds_are_pooled_over_images_and_compared_with_the_reference(tmp_path):
     folds = [rng.uniform(0.8, 1.0, (n, len(COLUMNS))) for n in (4, 5, 3)]
     folds[1][2, 2] = np.nan  # a score left undefined
     folds[2][0, -1] = np.nan  # Pt in one of prediction and truth only: its RHD is undefined, and counted
+    pt_dsc, pt_recall = COLUMNS.index("dsc_pt"), COLUMNS.index("recall_pt")
+    folds[2][0, [pt_dsc, pt_recall]] = 0.0, np.nan  # no Pt in the truth, Pt predicted: DSC 0
+    folds[0][3, [pt_dsc, pt_recall]] = np.nan, np.nan  # no Pt in either
     for k, values in enumerate(folds):
         write_scores(tmp_path / f"demo_fold{k}" / "eval_last", values,
                      ["undefined", "defined", "defined"] if k == 2 else None)
@@ -64,6 +67,9 @@ def test_folds_are_pooled_over_images_and_compared_with_the_reference(tmp_path):
         assert summary["agrees"][column] == bool(abs(ref_mean - finite.mean()) <= got["ci95"])
     assert summary["cross_validation"]["rhd90_nm_pt"]["n_undefined"] == 1
     assert summary["cross_validation"]["rhd90_nm_alumina"]["n_undefined"] == 0
+    assert summary["cross_validation"]["dsc_pt"]["n_without_pt"] == 2
+    assert summary["cross_validation"]["dsc_pt"]["n_false_pt"] == 1
+    assert "(1 of 2 Pt-free images with false Pt: 0)" in result.stdout
     assert not any(summary["agrees"].values())  # the reference was drawn far below the folds
     assert "(outside)" in result.stdout and "12 held-out images" in result.stdout and "(1 undefined)" in result.stdout
 
