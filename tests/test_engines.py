@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from catseg3d.engines import AutocastInferer, latest_checkpoint, place_network, resume_checkpoint, trained_model
+from catseg3d.engines import (AutocastInferer, latest_checkpoint, place_network, resume_checkpoint, trained_features,
+                              trained_model)
 from catseg3d.networks import PaperUNet
 
 
@@ -65,6 +66,25 @@ def test_trained_model_finds_the_best_or_the_last_network(tmp_path):
     assert trained_model(tmp_path, "last") == str(tmp_path / "checkpoint_epoch=8.pt")
     with pytest.raises(SystemExit, match="checkpoint must be 'best' or 'last', not 'final'"):
         trained_model(tmp_path, "final")
+
+
+@pytest.mark.parametrize("spatial_dims, features", [(2, (4, 8, 16)), (2, (6, 12, 24, 48)), (3, (4, 8))])
+def test_trained_features_are_read_from_the_weights(tmp_path, spatial_dims, features):
+    """A flat model.pt and a full training state give the widths the network was built with."""
+    state = PaperUNet(spatial_dims, features=features).state_dict()
+    torch.save(state, tmp_path / "model.pt")
+    torch.save({"model": state, "optimizer": {"state": {}, "param_groups": []}}, tmp_path / "checkpoint_epoch=3.pt")
+    assert trained_features(trained_model(tmp_path)) == list(features)
+    assert trained_features(trained_model(tmp_path, "last")) == list(features)
+
+
+def test_trained_features_of_other_files_stop_with_one_line(tmp_path):
+    torch.save({"conv.weight": torch.zeros(2, 1, 3, 3)}, tmp_path / "model.pt")
+    with pytest.raises(SystemExit, match=f"{tmp_path / 'model.pt'}: not the weights of a catseg3d PaperUNet"):
+        trained_features(tmp_path / "model.pt")
+    (tmp_path / "text.pt").write_text("not a checkpoint")
+    with pytest.raises(SystemExit, match=f"{tmp_path / 'text.pt'}: cannot load model weights"):
+        trained_features(tmp_path / "text.pt")
 
 
 @pytest.mark.parametrize("value, expected", [(True, True), (False, False), ("true", True), ("False", False),

@@ -23,12 +23,13 @@ ONNX_AXES = ("{'input_names':['image'],'output_names':['pred'],"
 
 
 def export(bundle, kind):
-    """Run `python -m monai.bundle ckpt_export|onnx_export` on a small bundle (features 4, 8, 16)."""
+    """Run `python -m monai.bundle ckpt_export|onnx_export` on a small bundle (features 4, 8, 16), with
+    the configs of the inference workflow, which build the network as wide as its weights."""
     target = bundle / "models" / f"model.{kind}"
     command = [sys.executable, "-m", "monai.bundle", "ckpt_export" if kind == "ts" else "onnx_export", "network_def",
                "--filepath", str(target), "--ckpt_file", str(bundle / "models" / "model.pt"),
-               "--meta_file", str(bundle / "configs" / "metadata.json"), "--config_file", "bundle/configs/train.yaml",
-               "--network_def#features", "[4,8,16]"]
+               "--meta_file", str(bundle / "configs" / "metadata.json"),
+               "--config_file", "['bundle/configs/train.yaml','bundle/configs/inference.yaml']", "--bundle_root", str(bundle)]
     if kind == "onnx":
         command += ["--input_shape", "[1,1,32,32]", "--converter_kwargs", ONNX_AXES]
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO)

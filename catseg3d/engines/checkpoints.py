@@ -7,7 +7,10 @@ import re
 from pathlib import Path
 
 import ignite.distributed as idist
+import torch
 from ignite.handlers import DiskSaver
+
+from catseg3d.networks import paper_unet_features
 
 CHECKPOINT_PATTERN = re.compile(r"checkpoint_epoch=(\d+)\.pt$")
 
@@ -64,6 +67,26 @@ def trained_model(ckpt_dir: str | os.PathLike, checkpoint: str = "best") -> str:
         raise SystemExit(f"catseg3d: {path}: no trained model; train one first with "
                          "python -m monai.bundle run training --config_file bundle/configs/train.yaml")
     return str(path)
+
+
+def trained_features(path: str | os.PathLike) -> list[int]:
+    """The ``features`` (channels of each down step) of the PaperUNet saved in ``path``.
+
+    ``path`` is a flat state_dict (``model.pt``) or a full training state whose ``model`` entry is
+    one (``checkpoint_epoch=N.pt``), as :func:`trained_model` returns them; loaded with
+    ``weights_only=True``. The evaluation and inference configs build their network with these,
+    so a model of any width (``train.yaml``'s, ``train_best.yaml``'s) loads without naming its
+    training config. Weights that are not a PaperUNet's stop the run with one line (``SystemExit``).
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise SystemExit(f"catseg3d: {path}: cannot load model weights ({str(error).splitlines()[0]})") from None
+    state = state.get("model", state) if isinstance(state, dict) else state
+    try:
+        return paper_unet_features(state)
+    except (KeyError, AttributeError, TypeError) as error:
+        raise SystemExit(f"catseg3d: {path}: not the weights of a catseg3d PaperUNet (no {error})") from None
 
 
 class RelocatableDiskSaver(DiskSaver):

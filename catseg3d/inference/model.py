@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from catseg3d.io.errors import InputError
-from catseg3d.networks import PaperUNet
+from catseg3d.networks import PaperUNet, paper_unet_features
 from catseg3d.transforms.intensity import IntensityMapping
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[2] / "bundle"
@@ -59,10 +59,8 @@ def paper_unet_from_state_dict(state: dict[str, torch.Tensor], path) -> PaperUNe
         InputError: ``state`` is not the state_dict of a PaperUNet.
     """
     try:
-        depth = 1 + max(int(key.split(".")[1]) for key in state if key.startswith("down."))
-        features = [state[f"down.{level}.0.weight"].shape[0] for level in range(depth)]
         first, head = state["down.0.0.weight"], state["head.weight"]
-        network = PaperUNet(head.ndim - 2, first.shape[1], head.shape[0], features)
+        network = PaperUNet(head.ndim - 2, first.shape[1], head.shape[0], paper_unet_features(state))
         network.load_state_dict(state)
     except (KeyError, ValueError, RuntimeError) as error:
         raise InputError(path, f"not the weights of a catseg3d PaperUNet ({str(error).splitlines()[0]})") from error

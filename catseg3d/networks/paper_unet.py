@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 from monai.networks.layers.factories import Conv, Pool
@@ -90,3 +90,18 @@ class PaperUNet(nn.Module):
         for upsample, block in zip(self.upsample, self.up):
             x = block(torch.cat([skips.pop(), upsample(x)], dim=1))
         return self.head(x)
+
+
+def paper_unet_features(state: Mapping[str, torch.Tensor]) -> list[int]:
+    """The ``features`` of the :class:`PaperUNet` whose ``state_dict`` is ``state``.
+
+    Read from the weights' shapes: down step ``k``'s first convolution has ``features[k]`` output
+    channels, so 2D and 3D networks of any width and depth are recognised.
+
+    Raises:
+        KeyError: ``state`` holds no down steps of a PaperUNet.
+    """
+    levels = [int(key.split(".")[1]) for key in state if key.startswith("down.")]
+    if not levels:
+        raise KeyError("down.0.0.weight")
+    return [int(state[f"down.{level}.0.weight"].shape[0]) for level in range(1 + max(levels))]
