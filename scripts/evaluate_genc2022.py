@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from monai.bundle import ConfigParser
 
-from catseg3d.engines import AutocastInferer
+from catseg3d.engines import AutocastInferer, trained_features
 from catseg3d.io import load_datalist
 from catseg3d.metrics import METRICS, confusion_matrix, summarize_confusion_matrices
 from catseg3d.metrics.paper import CLASS_NAMES as CLASSES
@@ -25,9 +25,11 @@ from catseg3d.metrics.paper import GENC2022_TABLE_1
 
 def load_network_and_preprocessing(model: str, config_path: str = "bundle/configs/train.yaml",
                                    key: str | None = None):
-    """The bundle's network with ``model``'s weights (eval mode) and its validation preprocessing."""
+    """The bundle's network, as wide as ``model``'s weights and loaded with them (eval mode), and its
+    validation preprocessing."""
     config = ConfigParser()
     config.read_config(config_path)
+    config["network_def#features"] = trained_features(model)
     network = config.get_parsed_content("network_def")
     state = torch.load(model, map_location="cpu", weights_only=True)
     network.load_state_dict(state[key] if key else state)
