@@ -9,10 +9,15 @@ reference run (the recipe trained on the 45 patches and scored on the 15) is sum
 and a metric agrees when the reference mean lies inside the cross-validation's CI (a plain check: it
 ignores the reference's own, wider CI, and its 15 patches are among the 60). Robust Hausdorff means
 leave out images where the class is in only one of prediction and truth; they are counted.
+``--against OTHER`` compares two recipes on the same held-out images: for each score, the mean ±
+95 % CI of the per-image difference NAME - OTHER (fold k against fold k, images matched by name,
+those where either score is undefined left out); a difference whose CI excludes 0 is marked. Pairs
+see through the spread between images that makes two separate CIs overlap.
 
     python scripts/cross_validation.py best64 --reference best64
     python scripts/cross_validation.py best64 --reference best64 --evaluations eval_last eval_last_tta
     python scripts/cross_validation.py best64 --reference best64 --images val_   # the 15 patches only
+    python scripts/cross_validation.py best64_elastic --folds 2 --against best64  # paired, folds 0-1
 
 Prints a Markdown table and writes ``RUNS/NAME_cv.json``.
 """
@@ -52,7 +57,7 @@ def read_scores(path: Path, images: str = "") -> dict[str, np.ndarray]:
         scores = {c: np.array([float(r[c]) for r in rows]) for c in COLUMNS}
     except ValueError as error:
         raise SystemExit(f"cross_validation: {path}: {error}") from None
-    return {**scores, **{c: np.array([r[c] for r in rows]) for c in STATUS.values()}}
+    return {**scores, **{c: np.array([r[c] for r in rows]) for c in (*STATUS.values(), "name")}}
 
 
 def summarize(scores: list[dict[str, np.ndarray]]) -> dict[str, dict]:
@@ -67,6 +72,29 @@ def summarize(scores: list[dict[str, np.ndarray]]) -> dict[str, dict]:
     summary["dsc_pt"]["n_without_pt"] = int(sum(w.sum() for w in without_pt))
     summary["dsc_pt"]["n_false_pt"] = int(sum((s["dsc_pt"][w] == 0).sum() for s, w in zip(scores, without_pt)))
     return summary
+
+
+def paired_differences(scores: list[dict[str, np.ndarray]], others: list[dict[str, np.ndarray]],
+                       paths: list[Path]) -> dict[str, dict]:
+    """Mean ± 95 % CI of the per-image differences ``scores - others`` of every column, fold by fold
+    with images matched by name; an image whose score is undefined in either is left out (``n``
+    counts the pairs used). ``significant``: the CI excludes 0."""
+    differences = {c: [] for c in COLUMNS}
+    for mine, theirs, path in zip(scores, others, paths):
+        index = {name: i for i, name in enumerate(theirs["name"])}
+        unmatched = sorted(set(mine["name"]) ^ set(theirs["name"]))
+        if unmatched:
+            raise SystemExit(f"cross_validation: {path}: other images than the run compared with ({unmatched[0]})")
+        order = [index[name] for name in mine["name"]]
+        for c in COLUMNS:
+            differences[c].append(mine[c] - theirs[c][order])
+    result = {}
+    for c in COLUMNS:
+        pooled = np.concatenate(differences[c])
+        summary = mean_ci95(pooled[np.isfinite(pooled)])
+        summary["significant"] = bool(summary["n"] > 1 and abs(summary["mean"]) > summary["ci95"])
+        result[c] = summary
+    return result
 
 
 def agree(reference: dict, pooled: dict) -> bool | None:
@@ -86,9 +114,9 @@ def without_nan(value):
 
 
 def cross_validate(runs: Path, name: str, folds: int, reference: str | None, evaluation: str,
-                   images: str = "") -> dict:
-    """The pooled folds, each fold's means and the reference run for one evaluation folder (only
-    the images whose name starts with ``images``)."""
+                   images: str = "", against: str | None = None) -> dict:
+    """The pooled folds, each fold's means, the reference run and the paired differences from the
+    folds of ``against`` for one evaluation folder (only the images whose name starts with ``images``)."""
     per_fold = [read_scores(runs / f"{name}_fold{k}" / evaluation / "per_image.csv", images) for k in range(folds)]
     pooled = summarize(per_fold)
     result = {"evaluation": evaluation, "folds": folds, "n_images": sum(len(s["dsc_background"]) for s in per_fold),
@@ -100,6 +128,10 @@ def cross_validate(runs: Path, name: str, folds: int, reference: str | None, eva
         result["reference"] = ref
         result["reference_n_images"] = ref["dsc_background"]["n"]
         result["agrees"] = {c: agree(ref[c], pooled[c]) for c in COLUMNS}
+    if against:
+        paths = [runs / f"{against}_fold{k}" / evaluation / "per_image.csv" for k in range(folds)]
+        result["against"] = against
+        result["paired"] = paired_differences(per_fold, [read_scores(p, images) for p in paths], paths)
     return result
 
 
@@ -119,6 +151,10 @@ def markdown(results: list[dict], name: str, reference: str | None) -> str:
             lines.append(f"| {r['evaluation']} | {reference}: {r['reference_n_images']} validation images | "
                          + " | ".join(cell(r["reference"][c]) + (" (outside)" if r["agrees"][c] is False else "")
                                       for c in SHOWN) + " |")
+        if "paired" in r:
+            lines.append(f"| {r['evaluation']} | {name} - {r['against']}: paired, same images | "
+                         + " | ".join(f"{d['mean']:+.3f} ± {d['ci95']:.3f}" + (" *" if d["significant"] else "")
+                                      for d in (r["paired"][c] for c in SHOWN)) + " |")
     return "\n".join(lines)
 
 
@@ -130,9 +166,10 @@ def main() -> None:
     parser.add_argument("--evaluations", nargs="+", default=["eval_last", "eval_last_tta", "eval", "eval_tta"],
                         help="evaluation folders of each run (default: last and best epoch, without and with TTA)")
     parser.add_argument("--images", default="", help="only images whose name starts with this (val_: the 15 patches)")
+    parser.add_argument("--against", help="another recipe's folds OTHER_fold0..: per-image paired differences")
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "experiments")
     args = parser.parse_args()
-    results = [cross_validate(args.runs, args.name, args.folds, args.reference, e, args.images)
+    results = [cross_validate(args.runs, args.name, args.folds, args.reference, e, args.images, args.against)
                for e in args.evaluations]
     summary = args.runs / f"{args.name}_cv{'_' + args.images.strip('_') if args.images else ''}.json"
     partial = summary.with_suffix(".json.partial")

@@ -96,3 +96,44 @@ def test_a_missing_fold_is_named_in_one_line(tmp_path):
     assert result.stderr.strip() == (f"cross_validation: {tmp_path}/demo_fold1/eval_last/per_image.csv: "
                                      "no per-image scores; score the run with scripts/experiment.py")
     assert not (tmp_path / "demo_cv.json").exists()
+
+
+def test_against_gives_paired_differences_on_the_same_images(tmp_path):
+    """Fold k of one recipe against fold k of another, images matched by name whatever their order;
+    a pair with an undefined score is left out; the shift drawn for alumina DSC is significant."""
+    rng = np.random.default_rng(2)
+    names = [[f"val_{k}{i}" for i in range(n)] for k, n in enumerate((6, 5, 7))]
+    mine = [rng.uniform(0.7, 0.9, (len(n), len(COLUMNS))) for n in names]
+    theirs = [m + rng.normal(0.0, 0.01, m.shape) for m in mine]
+    alumina = COLUMNS.index("dsc_alumina")
+    for m in mine:
+        m[:, alumina] += 0.05
+    theirs[1][3, COLUMNS.index("dsc_pt")] = np.nan  # undefined in one run: the pair is left out
+    for k in range(3):
+        order = rng.permutation(len(names[k]))
+        write_scores(tmp_path / f"demo_fold{k}" / "eval_last", mine[k], names=names[k])
+        write_scores(tmp_path / f"other_fold{k}" / "eval_last", theirs[k][order], names=[names[k][i] for i in order])
+    result = run(tmp_path, "--against", "other")
+    assert result.returncode == 0, result.stderr
+    paired = json.loads((tmp_path / "demo_cv.json").read_text(), parse_constant=pytest.fail)[0]["paired"]
+    differences = np.vstack(mine) - np.vstack(theirs)
+    for j, column in enumerate(COLUMNS):
+        finite = differences[:, j][np.isfinite(differences[:, j])]
+        got = paired[column]
+        assert got["n"] == finite.size and np.isclose(got["mean"], finite.mean())
+        assert np.isclose(got["ci95"], 1.96 * finite.std(ddof=1) / np.sqrt(finite.size))
+        assert got["significant"] == (abs(finite.mean()) > got["ci95"])
+    assert paired["dsc_pt"]["n"] == 17 and paired["dsc_alumina"]["n"] == 18
+    assert paired["dsc_alumina"]["significant"] and paired["dsc_alumina"]["mean"] > 0.04
+    assert "demo - other: paired, same images" in result.stdout
+
+
+def test_against_runs_scored_on_other_images_fails_in_one_line(tmp_path):
+    for k in range(3):
+        write_scores(tmp_path / f"demo_fold{k}" / "eval_last", np.full((2, len(COLUMNS)), 0.9), names=["a", "b"])
+        write_scores(tmp_path / f"other_fold{k}" / "eval_last", np.full((2, len(COLUMNS)), 0.9), names=["a", "c"])
+    result = run(tmp_path, "--against", "other")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (f"cross_validation: {tmp_path}/other_fold0/eval_last/per_image.csv: "
+                                     "other images than the run compared with (b)")
+    assert not (tmp_path / "demo_cv.json").exists()
