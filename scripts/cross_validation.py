@@ -153,7 +153,7 @@ def markdown(results: list[dict], name: str, reference: str | None) -> str:
                                       for c in SHOWN) + " |")
         if "paired" in r:
             lines.append(f"| {r['evaluation']} | {name} - {r['against']}: paired, same images | "
-                         + " | ".join(f"{d['mean']:+.3f} ± {d['ci95']:.3f}" + (" *" if d["significant"] else "")
+                         + " | ".join(f"{d['mean']:+.4f} ± {d['ci95']:.4f}" + (" *" if d["significant"] else "")
                                       for d in (r["paired"][c] for c in SHOWN)) + " |")
     return "\n".join(lines)
 
