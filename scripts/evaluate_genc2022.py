@@ -16,11 +16,12 @@ import numpy as np
 import torch
 from monai.bundle import ConfigParser
 
-from catseg3d.engines import AutocastInferer, trained_features
+from catseg3d.engines import AutocastInferer
 from catseg3d.io import load_datalist
 from catseg3d.metrics import METRICS, confusion_matrix, summarize_confusion_matrices
 from catseg3d.metrics.paper import CLASS_NAMES as CLASSES
 from catseg3d.metrics.paper import GENC2022_TABLE_1
+from catseg3d.networks import paper_unet_features
 
 
 def load_network_and_preprocessing(model: str, config_path: str = "bundle/configs/train.yaml",
@@ -29,10 +30,11 @@ def load_network_and_preprocessing(model: str, config_path: str = "bundle/config
     validation preprocessing."""
     config = ConfigParser()
     config.read_config(config_path)
-    config["network_def#features"] = trained_features(model)
-    network = config.get_parsed_content("network_def")
     state = torch.load(model, map_location="cpu", weights_only=True)
-    network.load_state_dict(state[key] if key else state)
+    state = state[key] if key else state
+    config["network_def#features"] = paper_unet_features(state)
+    network = config.get_parsed_content("network_def")
+    network.load_state_dict(state)
     return network.eval(), config.get_parsed_content("validate#preprocessing")
 
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import torch
 
-from catseg3d.engines import trained_features
+from catseg3d.engines import trained_state
 from catseg3d.io.atomic import atomic_path
+from catseg3d.networks import paper_unet_features
 
 
 def main() -> None:
@@ -25,14 +26,12 @@ def main() -> None:
     parser.add_argument("weights", type=Path, help="model.pt or checkpoint_epoch=N.pt of a training run")
     parser.add_argument("--bundle", type=Path, default=Path("bundle"))
     args = parser.parse_args()
-    features = trained_features(args.weights)  # one-line SystemExit for anything but PaperUNet weights
-    state = torch.load(args.weights, map_location="cpu", weights_only=True)
-    state = state.get("model", state)
+    state = trained_state(args.weights)  # one-line SystemExit for anything but PaperUNet weights
     target = args.bundle / "models" / "model.pt"
     with atomic_path(target) as tmp:
         torch.save({key: value.half() for key, value in state.items()}, tmp)
     parameters = sum(value.numel() for value in state.values())
-    print(f"{target}: {parameters:,} parameters (features {features}) in float16, {target.stat().st_size / 2**20:.1f} MiB")
+    print(f"{target}: {parameters:,} parameters (features {paper_unet_features(state)}) in float16, {target.stat().st_size / 2**20:.1f} MiB")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from catseg3d.engines.autocast import AutocastInferer, memory_format_for, place_network
 from catseg3d.engines.checkpoints import (RelocatableDiskSaver, completed_epochs, latest_checkpoint, resume_checkpoint,
-                                          trained_features, trained_model)
+                                          trained_features, trained_model, trained_state)
 from catseg3d.engines.distributed import init_distributed, log_on_rank_zero_only, rank
 from catseg3d.engines.flags import as_bool
 from catseg3d.engines.flip_averaging import FlipAveragingInferer
@@ -12,4 +12,4 @@ from catseg3d.engines.time_limit import ComputeTimeLimit
 __all__ = ["AutocastInferer", "ComputeTimeLimit", "FlipAveragingInferer", "ProgressBar", "RelocatableDiskSaver",
            "as_bool", "completed_epochs", "first_loss", "init_distributed", "latest_checkpoint",
            "log_on_rank_zero_only", "memory_format_for", "place_network", "rank", "resume_checkpoint",
-           "trained_features", "trained_model"]
+           "trained_features", "trained_model", "trained_state"]

@@ -69,14 +69,12 @@ def trained_model(ckpt_dir: str | os.PathLike, checkpoint: str = "best") -> str:
     return str(path)
 
 
-def trained_features(path: str | os.PathLike) -> list[int]:
-    """The ``features`` (channels of each down step) of the PaperUNet saved in ``path``.
+def trained_state(path: str | os.PathLike) -> dict:
+    """The PaperUNet state_dict saved in ``path``, loaded once with ``weights_only=True``.
 
     ``path`` is a flat state_dict (``model.pt``) or a full training state whose ``model`` entry is
-    one (``checkpoint_epoch=N.pt``), as :func:`trained_model` returns them; loaded with
-    ``weights_only=True``. The evaluation and inference configs build their network with these,
-    so a model of any width (``train.yaml``'s, ``train_best.yaml``'s) loads without naming its
-    training config. Weights that are not a PaperUNet's stop the run with one line (``SystemExit``).
+    one (``checkpoint_epoch=N.pt``), as :func:`trained_model` returns them. Anything else stops the
+    run with one line naming the file (``SystemExit``).
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -84,9 +82,20 @@ def trained_features(path: str | os.PathLike) -> list[int]:
         raise SystemExit(f"catseg3d: {path}: cannot load model weights ({str(error).splitlines()[0]})") from None
     state = state.get("model", state) if isinstance(state, dict) else state
     try:
-        return paper_unet_features(state)
+        paper_unet_features(state)
     except (KeyError, AttributeError, TypeError) as error:
         raise SystemExit(f"catseg3d: {path}: not the weights of a catseg3d PaperUNet (no {error})") from None
+    return state
+
+
+def trained_features(path: str | os.PathLike) -> list[int]:
+    """The ``features`` (channels of each down step) of the PaperUNet saved in ``path``
+    (see :func:`trained_state`).
+
+    The evaluation and inference configs build their network with these, so a model of any width
+    (``train.yaml``'s, ``train_best.yaml``'s) loads without naming its training config.
+    """
+    return paper_unet_features(trained_state(path))
 
 
 class RelocatableDiskSaver(DiskSaver):
