@@ -22,6 +22,7 @@ from catseg3d.metrics import confusion_matrix, summarize_confusion_matrices
 
 OPTIONS = {
     "whole patch (default)": dict(window=None),
+    "whole patch, no mirrored border (--border 0)": dict(window=None, border=0),
     "whole patch, float32": dict(window=None, precision="float32"),
     "SW 256, overlap 0.5, gaussian": dict(window=256, overlap=0.5),
     "SW 256, overlap 0.5, spline (paper)": dict(window=256, overlap=0.5, blend="spline"),

@@ -148,6 +148,6 @@ def test_two_process_3d_training_is_scored_like_one_process(tmp_path):
     assert state["head.weight"].ndim == 5 and not any(k.startswith("module.") for k in state)
     single = run("run", "evaluating", "--config_file",
                  str(["bundle/configs/train.yaml", "bundle/configs/train_3d.yaml", "bundle/configs/evaluate.yaml"]),
-                 *common, "--eval_dir", tmp_path / "eval")
+                 *common, "--eval_dir", tmp_path / "eval", "--border", 0)  # the training's validation inferer
     trained, evaluated = float(best.search(log).group(1)), float(best.search(single.stdout + single.stderr).group(1))
     assert abs(trained - evaluated) <= 1e-6 * max(1.0, abs(evaluated)), (trained, evaluated)

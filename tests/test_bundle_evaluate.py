@@ -34,28 +34,45 @@ def test_evaluating_writes_the_report_of_the_trained_model(trained_bundle, small
     assert report["rhd_nm"]["alumina"]["95"]["mean"] == pytest.approx(np.nanmean(rhd), rel=1e-3)
 
 
+def test_evaluating_without_mirrored_borders(trained_bundle, small_dataset):
+    """``--border 0``: the network sees the image alone, against its zero padding."""
+    root, _ = trained_bundle
+    run_bundle("evaluating", CONFIGS, small_dataset, root, "--border", "0", "--eval_dir", root / "eval_border0")
+    report = json.loads((root / "eval_border0" / "report.json").read_text())
+    got = [report["metrics"]["dsc"][c]["mean"] for c in ("background", "alumina", "pt")]
+    weights = load(root / "models" / "model.pt")
+    dsc, _ = independent_scores(weights, small_dataset, flips=[()], border=0)
+    np.testing.assert_allclose(got, np.nanmean(dsc, axis=0), atol=1e-4)
+    mirrored, _ = independent_scores(weights, small_dataset, flips=[()])
+    assert not np.allclose(np.nanmean(mirrored, axis=0), got, atol=1e-6)
+
+
 def load(path):
     """A checkpoint file's tensors (CPU, weights only)."""
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def independent_scores(weights, dataset, flips, features=PAPER_FEATURES):
+def independent_scores(weights, dataset, flips, features=PAPER_FEATURES, border=32):
     """DSC per class and alumina RHD95 per validation image, computed without the bundle.
 
-    The U-Net in float32 on image / 255; the softmax averaged over the given flips of the image
-    (flipped back), argmax, DSC in numpy. The network sees slices as MONAI loads NIfTI, in (x, y)
-    order, so the (y, x) arrays are transposed for it.
+    The U-Net in float32 on image / 255, mirrored outward by ``border`` pixels (numpy, at most
+    size - 1); the softmax averaged over the given flips of the image (flipped back), cropped,
+    argmax, DSC in numpy. The network sees slices as MONAI loads NIfTI, in (x, y) order, so the
+    (y, x) arrays are transposed for it.
     """
     network = PaperUNet(features=features).eval()
     network.load_state_dict(weights)
     dsc, rhd = [], []
     for item in load_datalist(dataset, "validation"):
         image, truth = read_nifti(item["image"]).array, read_nifti(item["label"]).array
+        borders = [min(border, size - 1) for size in image.shape]
+        image = np.pad(image, [(b, b) for b in borders], mode="reflect")
         x = torch.from_numpy(image.T.astype(np.float32) / 255)[None, None]
         with torch.no_grad():
             probabilities = sum(torch.softmax(network(x.flip(f)), 1).flip(f) if f else torch.softmax(network(x), 1)
                                 for f in flips)
-        pred = probabilities.argmax(1)[0].numpy().T
+        pred = probabilities.argmax(1)[0].numpy().T[borders[0]:borders[0] + truth.shape[0],
+                                                     borders[1]:borders[1] + truth.shape[1]]
         dsc.append([2 * ((pred == c) & (truth == c)).sum() / ((pred == c).sum() + (truth == c).sum())
                     for c in range(3)])
         rhd.append(percentile_hausdorff(pred == 1, truth == 1, (95,), (0.12, 0.12))[0])

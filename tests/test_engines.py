@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -148,3 +149,47 @@ def test_flip_averaging_inferer_is_the_mean_softmax_over_all_flips(spatial_dims)
     assert not torch.allclose(got, plain, atol=1e-3)
     with pytest.raises(ValueError, match="shape"):
         FlipAveragingInferer()(torch.rand(1, 6, 6), network)
+
+
+@pytest.mark.parametrize("spatial_dims, border, spatial_axes", [(2, 32, None), (2, 3, None), (3, 2, [0, 1])])
+def test_reflection_padding_inferer_equals_a_numpy_mirrored_convolution(spatial_dims, border, spatial_axes):
+    """A 3 x 3 (x 3) convolution of the mirrored image, cropped: numpy pads, scipy convolves."""
+    from scipy.ndimage import correlate
+
+    from catseg3d.engines import ReflectionPaddingInferer
+
+    torch.manual_seed(0)
+    conv = (torch.nn.Conv2d if spatial_dims == 2 else torch.nn.Conv3d)(1, 1, 3, padding=1, bias=False)
+    shape = (7, 5) if spatial_dims == 2 else (6, 5, 4)
+    x = torch.rand((2, 1) + shape)
+    with torch.no_grad():
+        got = ReflectionPaddingInferer(border=border, spatial_axes=spatial_axes)(x, conv)
+    axes = range(spatial_dims) if spatial_axes is None else spatial_axes
+    borders = [min(border, size - 1) if axis in axes else 0 for axis, size in enumerate(shape)]  # 32 -> size - 1
+    kernel = conv.weight[0, 0].detach().numpy().astype(np.float64)
+    for image, out in zip(x[:, 0].numpy().astype(np.float64), got[:, 0].numpy()):
+        padded = np.pad(image, [(b, b) for b in borders], mode="reflect")
+        expected = correlate(padded, kernel, mode="constant")  # zero padding beyond, as the conv's
+        expected = expected[tuple(slice(b, b + size) for b, size in zip(borders, shape))]
+        np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+    assert got.shape == x.shape
+    assert not torch.allclose(got, conv(x), atol=1e-4)  # the edges differ from zero padding
+
+
+def test_reflection_padding_inferer_keeps_metadata_and_checks_its_input():
+    from monai.data import MetaTensor
+
+    from catseg3d.engines import ReflectionPaddingInferer
+
+    affine = torch.diag(torch.tensor([0.12, 0.12, 1.0, 1.0], dtype=torch.float64))
+    image = MetaTensor(torch.rand(1, 1, 8, 6), affine=affine)
+    out = ReflectionPaddingInferer(border=4)(image, torch.nn.Conv2d(1, 3, 1))
+    assert isinstance(out, MetaTensor) and out.shape == (1, 3, 8, 6)
+    torch.testing.assert_close(out.affine, affine)
+    identity = ReflectionPaddingInferer(border=0)
+    x = torch.rand(1, 1, 8, 6)
+    torch.testing.assert_close(identity(x, torch.nn.Identity()), x)
+    with pytest.raises(ValueError, match="border must be non-negative"):
+        ReflectionPaddingInferer(border=-1)
+    with pytest.raises(ValueError, match="shape"):
+        ReflectionPaddingInferer()(torch.rand(1, 8, 6), torch.nn.Identity())

@@ -57,8 +57,30 @@ def volume():
     return Volume(array.astype(np.float32), (0.5, 0.25, 0.12))
 
 
-def direct_labels(array, network, planes_axes=(0,), window=WINDOW, overlap=0.25):
-    """Labels computed independently: numpy percentile mapping, MONAI sliding windows per slice."""
+def mirrored(array, axes=(1, 2), border=32):
+    """``array`` mirrored outward along ``axes`` by ``border`` pixels (at most size - 1), with numpy,
+    and the index that crops a result of the same layout back."""
+    borders = [min(border, size - 1) if axis in axes else 0 for axis, size in enumerate(array.shape)]
+    crop = tuple(slice(b, b + size) for b, size in zip(borders, array.shape))
+    return np.pad(array, [(b, b) for b in borders], mode="reflect"), crop
+
+
+def whole_slice_labels(levels, network):
+    """Labels of ``(n, rows, cols)`` slices in [0, 1] run whole: mirrored, then padded to a multiple
+    of 4 by edge replication split evenly on both sides (MONAI's padding), and cropped back."""
+    slices, crop = mirrored(levels)
+    extra = [-size % 4 for size in slices.shape[1:]]
+    slices = np.pad(slices, [(0, 0)] + [(e // 2, e - e // 2) for e in extra], mode="edge")
+    with torch.no_grad():
+        logits = network(torch.as_tensor(slices, dtype=torch.float32).transpose(1, 2)[:, None])
+    labels = logits.argmax(1).transpose(1, 2).numpy()
+    return labels[:, extra[0] // 2:labels.shape[1] - (extra[0] - extra[0] // 2),
+                  extra[1] // 2:labels.shape[2] - (extra[1] - extra[1] // 2)][crop]
+
+
+def direct_labels(array, network, planes_axes=(0,), window=WINDOW, overlap=0.25, border=32):
+    """Labels computed independently: numpy percentile mapping and mirroring, MONAI sliding windows
+    per slice."""
     targets = METADATA["intensity_mapping"]["targets"]
     p_low, p_high = np.percentile(array.astype(np.float64), [1, 99])
     levels = 255 * (targets[0] + (array - p_low) * (targets[1] - targets[0]) / (p_high - p_low))
@@ -67,9 +89,10 @@ def direct_labels(array, network, planes_axes=(0,), window=WINDOW, overlap=0.25)
     total = 0
     with torch.no_grad():
         for axis in planes_axes:
-            slices = np.moveaxis(levels, axis, 0)
+            slices, crop = mirrored(np.moveaxis(levels, axis, 0), border=border)
             x = torch.as_tensor(slices, dtype=torch.float32).transpose(1, 2)[:, None]  # (x, y) order
             p = torch.softmax(inferer(x, network), 1).transpose(2, 3).numpy()  # (n, C, rows, cols)
+            p = np.moveaxis(np.moveaxis(p, 1, 0)[(slice(None), *crop)], 0, 1)
             total = total + np.moveaxis(p, 0, 1 + axis)
     return total.argmax(0).astype(np.uint8)
 
@@ -114,7 +137,8 @@ def test_slab_streaming_equals_whole_volume(bundle2d, volume, tmp_path):
 
 
 def test_whole_slice_equals_one_padded_window(bundle2d, volume, tmp_path):
-    """Whole-slice mode: each slice once through the network, padded to a multiple of 4 (40 x 24 is)."""
+    """Whole-slice mode: each slice once through the network, mirrored by 32 pixels (23 across the 24
+    columns: 40 x 24 -> 104 x 70) and padded to a multiple of 4 (104 x 72)."""
     source = write_nifti(volume, tmp_path / "tomo.nii")
     out = tmp_path / "labels.nii"
     assert run_cli(source, out, "--model", bundle2d, "--precision", "float32") == 0
@@ -123,9 +147,7 @@ def test_whole_slice_equals_one_padded_window(bundle2d, volume, tmp_path):
     p_low, p_high = np.percentile(volume.array.astype(np.float64), [1, 99])
     levels = np.rint(np.clip(255 * (targets[0] + (volume.array - p_low) * (targets[1] - targets[0])
                                     / (p_high - p_low)), 0, 255)) / 255
-    with torch.no_grad():
-        logits = network(torch.as_tensor(levels, dtype=torch.float32).transpose(1, 2)[:, None])
-    np.testing.assert_array_equal(read_labels(out)[0], logits.argmax(1).transpose(1, 2).numpy())
+    np.testing.assert_array_equal(read_labels(out)[0], whole_slice_labels(levels, network))
 
 
 def test_nifti_input_keeps_its_own_affine_and_units(bundle2d, volume, tmp_path):
@@ -253,9 +275,7 @@ def test_uint8_input_uses_the_training_range(bundle2d, tmp_path):
     out = tmp_path / "labels.nii"
     assert run_cli(source, out, "--model", bundle2d, "--precision", "float32") == 0
     network = load_segmentation_model(bundle2d).network
-    with torch.no_grad():
-        logits = network(torch.as_tensor(array / 255, dtype=torch.float32).transpose(1, 2)[:, None])
-    np.testing.assert_array_equal(read_labels(out)[0], logits.argmax(1).transpose(1, 2).numpy())
+    np.testing.assert_array_equal(read_labels(out)[0], whole_slice_labels(array / 255, network))
 
 
 def test_min_size_relabels_small_components_by_their_surroundings():
@@ -294,9 +314,10 @@ def test_3d_model_runs_volume_windows(tmp_path):
                              0, 255)) / 255
     inferer = SlidingWindowInferer((16, 16, 16), overlap=0.25, mode="gaussian", padding_mode="replicate")
     network = load_segmentation_model(bundle).network
+    block, crop = mirrored(levels, axes=(0, 1, 2))  # by 15, 19 and 11 voxels
     with torch.no_grad():  # one block: the whole volume fits in the window depth
-        logits = inferer(torch.as_tensor(levels, dtype=torch.float32).permute(2, 1, 0)[None, None], network)
-    expected = logits.argmax(1)[0].permute(2, 1, 0).numpy()
+        logits = inferer(torch.as_tensor(block, dtype=torch.float32).permute(2, 1, 0)[None, None], network)
+    expected = logits.argmax(1)[0].permute(2, 1, 0).numpy()[crop]
     labels, image = read_labels(out)
     np.testing.assert_array_equal(labels, expected)
     np.testing.assert_allclose(image.header.get_zooms(), (0.12, 0.12, 0.2), rtol=1e-6)
@@ -342,6 +363,7 @@ def test_uint8_file_with_a_scale_is_mapped_as_the_floats_it_holds(bundle2d, volu
     (["--slab", "0"], "slab must be at least 1"), (["--sw-batch-size", "0"], "must be at least 1"),
     (["--spacing", "0"], "spacing must be positive"), (["--window", "18"], "window must be a positive multiple"),
     (["--overlap", "1"], "overlap must be in [0, 1)"), (["--planes", "xy,zz"], "planes must be among"),
+    (["--border", "-1"], "border must be non-negative"),
 ])
 def test_bad_options_are_one_line_and_no_output(bundle2d, volume, tmp_path, capsys, options, problem):
     source = write_nifti(volume, tmp_path / "tomo.nii")

@@ -127,10 +127,10 @@ def segment_command(args: argparse.Namespace) -> None:
         device = torch.device(args.device)
     try:
         predictor = Predictor(model, window=args.window or None, overlap=args.overlap, blend=args.blend,
-                              tta=args.tta, precision=args.precision, sw_batch_size=args.sw_batch_size,
-                              device=device)
+                              tta=args.tta, border=args.border, precision=args.precision,
+                              sw_batch_size=args.sw_batch_size, device=device)
     except ValueError as error:
-        raise InputError("--window/--overlap", str(error)) from error
+        raise InputError("--window/--overlap/--border", str(error)) from error
     rank = process_rank()
     try:
         summary = segment(args.input, args.output, predictor, planes=planes,
@@ -279,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--blend", choices=["gaussian", "spline"], default="gaussian",
                      help="window blending: MONAI's gaussian or the paper's spline (default gaussian)")
     seg.add_argument("--tta", action="store_true", help="average over flips (4 per slice, 8 per 3D block)")
+    seg.add_argument("--border", type=int, default=32, metavar="PIXELS",
+                     help="mirrored image added around each slice (3D: block) before the network and "
+                          "cropped after, so that edges are not seen against zero padding (default 32; 0: off)")
     seg.add_argument("--probabilities", type=Path, metavar="P.nii.gz",
                      help="also write class probabilities (4D, uint8 scaled by 1/255)")
     seg.add_argument("--min-size", type=int, default=0, metavar="VOXELS",

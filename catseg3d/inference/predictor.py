@@ -10,6 +10,10 @@ beyond the paper, each measured in ``docs/results.md``:
   Image-Patches) instead of MONAI's gaussian.
 * ``tta=True``: the probabilities averaged over the four flips of each slice (eight for 3D),
   :class:`catseg3d.engines.FlipAveragingInferer`.
+
+Each slice (3D: block) is mirrored outward by ``border`` pixels before the windows and cropped after
+(:class:`catseg3d.engines.ReflectionPaddingInferer`), so that the image edges have context instead
+of the network's zero padding.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import torch
 from monai.inferers import SlidingWindowInferer
 from scipy.signal.windows import triang
 
-from catseg3d.engines import AutocastInferer, FlipAveragingInferer, memory_format_for
+from catseg3d.engines import (AutocastInferer, FlipAveragingInferer, ReflectionPaddingInferer, memory_format_for,
+                              padded_shape)
 from catseg3d.inference.model import SegmentationModel
 
 BLENDS = ("gaussian", "spline")
@@ -84,6 +89,9 @@ class Predictor:
         overlap: fraction of a window shared with its neighbour.
         blend: ``gaussian`` (MONAI) or ``spline`` (the paper's blending).
         tta: average over flips.
+        border: pixels of mirrored image added on each side of each slice (block) before the
+            network and cropped after (0: none; 32, one cell of the paper U-Net's deepest level,
+            removes the zero-padding artefact at image corners, docs/results.md section 11).
         precision: ``auto``, ``bfloat16`` or ``float32`` (``auto``: bfloat16 on CUDA or a CPU
             with native bfloat16, else float32 with a warning).
         channels_last: channels-last memory format (faster on CPU).
@@ -96,7 +104,7 @@ class Predictor:
     """
 
     def __init__(self, model: SegmentationModel, window: int | None = 512, overlap: float = 0.25,
-                 blend: str = "gaussian", tta: bool = False, precision: str = "auto",
+                 blend: str = "gaussian", tta: bool = False, border: int = 32, precision: str = "auto",
                  channels_last: bool = True, sw_batch_size: int = 1,
                  device: torch.device | str = "cpu") -> None:
         if blend not in BLENDS:
@@ -105,7 +113,9 @@ class Predictor:
             raise ValueError(f"window must be a positive multiple of {model.size_multiple}, got {window}")
         if not 0 <= overlap < 1:
             raise ValueError(f"overlap must be in [0, 1), got {overlap}")
-        self.model, self.window, self.overlap, self.blend = model, window, overlap, blend
+        if border < 0:
+            raise ValueError(f"border must be non-negative, got {border}")
+        self.model, self.window, self.overlap, self.blend, self.border = model, window, overlap, blend, border
         self.tta, self.sw_batch_size = tta, sw_batch_size
         self.device = torch.device(device)
         # onnxruntime runs the exported float32 graph whatever torch's autocast says
@@ -132,8 +142,9 @@ class Predictor:
 
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
         """Softmax ``(B, C, *spatial)`` of network-order inputs ``(B, 1, *spatial)`` in [0, 1]."""
-        inferer = AutocastInferer(self._windows(tuple(x.shape[2:])), enabled=self.precision == "bfloat16",
-                                  channels_last=False)
+        windows = self._windows(padded_shape(x.shape[2:], self.border))
+        inferer = ReflectionPaddingInferer(AutocastInferer(windows, enabled=self.precision == "bfloat16",
+                                                           channels_last=False), self.border)
         if self.tta:
             return FlipAveragingInferer(inferer)(x, self._run_network)
         return torch.softmax(inferer(x, self._run_network), dim=1)
