@@ -82,5 +82,5 @@ class ReflectionPaddingInferer(Inferer):
         crop = (slice(None), slice(None), *(slice(b, b + size) for b, size in zip(borders, inputs.shape[2:])))
         outputs = outputs[crop]
         if isinstance(inputs, MetaTensor):
-            return convert_to_dst_type(outputs, inputs, dtype=outputs.dtype)[0]
+            return convert_to_dst_type(outputs, inputs, dtype=outputs.dtype, device=outputs.device)[0]
         return outputs

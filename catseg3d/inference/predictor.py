@@ -11,9 +11,10 @@ beyond the paper, each measured in ``docs/results.md``:
 * ``tta=True``: the probabilities averaged over the four flips of each slice (eight for 3D),
   :class:`catseg3d.engines.FlipAveragingInferer`.
 
-Each slice (3D: block) is mirrored outward by ``border`` pixels before the windows and cropped after
-(:class:`catseg3d.engines.ReflectionPaddingInferer`), so that the image edges have context instead
-of the network's zero padding.
+Each slice (3D: block, in y and x) is mirrored outward by ``border`` pixels before the windows and
+cropped after (:class:`catseg3d.engines.ReflectionPaddingInferer`), so that the image edges have
+context instead of the network's zero padding. A 3D block is not mirrored along z: blocks are
+streamed with real neighbouring slices as their halo.
 """
 
 from __future__ import annotations
@@ -89,8 +90,8 @@ class Predictor:
         overlap: fraction of a window shared with its neighbour.
         blend: ``gaussian`` (MONAI) or ``spline`` (the paper's blending).
         tta: average over flips.
-        border: pixels of mirrored image added on each side of each slice (block) before the
-            network and cropped after (0: none; 32, one cell of the paper U-Net's deepest level,
+        border: pixels of mirrored image added on each side of each slice (3D block: in y and x)
+            before the network and cropped after (0: none; 32, one cell of the paper U-Net's deepest level,
             removes the zero-padding artefact at image corners, docs/results.md section 11).
         precision: ``auto``, ``bfloat16`` or ``float32`` (``auto``: bfloat16 on CUDA or a CPU
             with native bfloat16, else float32 with a warning).
@@ -116,6 +117,8 @@ class Predictor:
         if border < 0:
             raise ValueError(f"border must be non-negative, got {border}")
         self.model, self.window, self.overlap, self.blend, self.border = model, window, overlap, blend, border
+        # network order: (x, y) or (x, y, z); a 3D block keeps its real z halo
+        self.mirrored_axes = None if model.spatial_dims == 2 else (0, 1)
         self.tta, self.sw_batch_size = tta, sw_batch_size
         self.device = torch.device(device)
         # onnxruntime runs the exported float32 graph whatever torch's autocast says
@@ -142,9 +145,9 @@ class Predictor:
 
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
         """Softmax ``(B, C, *spatial)`` of network-order inputs ``(B, 1, *spatial)`` in [0, 1]."""
-        windows = self._windows(padded_shape(x.shape[2:], self.border))
+        windows = self._windows(padded_shape(x.shape[2:], self.border, self.mirrored_axes))
         inferer = ReflectionPaddingInferer(AutocastInferer(windows, enabled=self.precision == "bfloat16",
-                                                           channels_last=False), self.border)
+                                                           channels_last=False), self.border, self.mirrored_axes)
         if self.tta:
             return FlipAveragingInferer(inferer)(x, self._run_network)
         return torch.softmax(inferer(x, self._run_network), dim=1)
