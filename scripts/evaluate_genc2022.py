@@ -2,10 +2,13 @@
 
 The network and the validation preprocessing come from the bundle config (one source of truth);
 each patch is predicted whole, in float32 and with the bundle's bfloat16 + channels-last path, so
-the table also shows what mixed precision costs at inference.
+the table also shows what mixed precision costs at inference. Like the bundle's evaluation and
+``catseg3d segment``, each patch is mirrored outward by ``--border`` pixels before the network and
+the prediction cropped back (``catseg3d.engines.ReflectionPaddingInferer``; 0: the plain patch).
 
     python scripts/evaluate_genc2022.py [--model bundle/models/model.pt] [--dataset_dir data/genc2022]
                                         [--key model]   # for a full-state checkpoint_epoch=N.pt
+                                        [--border 32]
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 import torch
 from monai.bundle import ConfigParser
 
-from catseg3d.engines import AutocastInferer
+from catseg3d.engines import AutocastInferer, ReflectionPaddingInferer
 from catseg3d.io import load_datalist
 from catseg3d.metrics import METRICS, confusion_matrix, summarize_confusion_matrices
 from catseg3d.metrics.paper import CLASS_NAMES as CLASSES
@@ -38,8 +41,10 @@ def load_network_and_preprocessing(model: str, config_path: str = "bundle/config
     return network.eval(), config.get_parsed_content("validate#preprocessing")
 
 
-def predict(network, preprocessing, items, inferer):
-    """``(truth, prediction)`` label arrays of whole patches, in MONAI's ``(x, y)`` order."""
+def predict(network, preprocessing, items, inferer, border: int):
+    """``(truth, prediction)`` label arrays of whole patches, in MONAI's ``(x, y)`` order; each
+    patch mirrored outward by ``border`` pixels for the network (0: as it is)."""
+    inferer = ReflectionPaddingInferer(inferer, border)
     with torch.no_grad():
         for item in items:
             data = preprocessing(item)
@@ -47,10 +52,10 @@ def predict(network, preprocessing, items, inferer):
             yield data["label"][0].numpy().astype(np.int64), pred.numpy()
 
 
-def predict_confusion_matrices(network, preprocessing, items, inferer) -> np.ndarray:
+def predict_confusion_matrices(network, preprocessing, items, inferer, border: int) -> np.ndarray:
     """``(n_images, 3, 3)`` confusion matrices of whole-patch predictions."""
     return np.stack([confusion_matrix(pred, truth, 3)
-                     for truth, pred in predict(network, preprocessing, items, inferer)])
+                     for truth, pred in predict(network, preprocessing, items, inferer, border)])
 
 
 def table(summary) -> str:
@@ -69,12 +74,14 @@ INFERERS = {"float32": AutocastInferer(enabled=False, channels_last=False),
 
 
 def evaluate(model: str, dataset_dir: str, config_path: str = "bundle/configs/train.yaml",
-             key: str | None = None, inferers: tuple[str, ...] = tuple(INFERERS)) -> dict[str, dict]:
-    """Table 1 statistics of ``model`` on the validation list, one summary per inferer name."""
+             key: str | None = None, inferers: tuple[str, ...] = tuple(INFERERS),
+             border: int = 32) -> dict[str, dict]:
+    """Table 1 statistics of ``model`` on the validation list, one summary per inferer name; each
+    patch mirrored outward by ``border`` pixels for the network."""
     network, preprocessing = load_network_and_preprocessing(model, config_path, key)
     items = load_datalist(dataset_dir, "validation")
     return {name: summarize_confusion_matrices(
-        predict_confusion_matrices(network, preprocessing, items, INFERERS[name]), CLASSES) for name in inferers}
+        predict_confusion_matrices(network, preprocessing, items, INFERERS[name], border), CLASSES) for name in inferers}
 
 
 def main() -> None:
@@ -83,9 +90,11 @@ def main() -> None:
     parser.add_argument("--key", default=None, help="state_dict key inside the file (e.g. model)")
     parser.add_argument("--dataset_dir", default="data/genc2022")
     parser.add_argument("--config", default="bundle/configs/train.yaml")
+    parser.add_argument("--border", type=int, default=32, help="pixels mirrored at each patch edge (0: none)")
     args = parser.parse_args()
-    for title, summary in evaluate(args.model, args.dataset_dir, args.config, args.key).items():
-        print(f"\n### {args.model}, {summary['per_image']['dsc'].shape[0]} validation patches, {title}\n")
+    for title, summary in evaluate(args.model, args.dataset_dir, args.config, args.key, border=args.border).items():
+        print(f"\n### {args.model}, {summary['per_image']['dsc'].shape[0]} validation patches, {title}, "
+              f"border {args.border}\n")
         print(table(summary))
         pooled = ", ".join(f"{c} {summary['pooled']['dsc'][c]:.3f}" for c in CLASSES)
         print(f"\npooled (micro) DSC: {pooled}")

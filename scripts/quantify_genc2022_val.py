@@ -1,10 +1,11 @@
 """Pt particle statistics of the 15 Genc et al. (2022) validation patches: truth against prediction.
 
-Each patch is predicted whole by the bundle's model (float32); Pt particles are measured in both
+Each patch is predicted whole by the bundle's model (float32, mirrored outward by ``--border``
+pixels and cropped back, as in the bundle's evaluation); Pt particles are measured in both
 label maps with ``catseg3d.quantify.measure_particles`` (8-connected, equivalent-circle diameter
 in nm at 0.12 nm/pixel, attachment to alumina within one pixel).
 
-    python scripts/quantify_genc2022_val.py [--model bundle/models/model.pt] [--dataset_dir data/genc2022]
+    python scripts/quantify_genc2022_val.py [--model bundle/models/model.pt] [--dataset_dir data/genc2022] [--border 32]
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--model", default="bundle/models/model.pt")
     parser.add_argument("--dataset_dir", default="data/genc2022")
     parser.add_argument("--min-size", type=int, default=1, help="smallest particle in pixels")
+    parser.add_argument("--border", type=int, default=32, help="pixels mirrored at each patch edge (0: none)")
     args = parser.parse_args()
     network, preprocessing = load_network_and_preprocessing(args.model)
     spacing = (GENC2022_SPACING_NM,) * 2
@@ -41,7 +43,7 @@ def main() -> None:
     print("| patch | Pt particles (truth) | Pt particles (prediction) |\n|---|---|---|")
     items = load_datalist(args.dataset_dir, "validation")
     inferer = AutocastInferer(enabled=False, channels_last=False)
-    for index, (truth, pred) in enumerate(predict(network, preprocessing, items, inferer)):
+    for index, (truth, pred) in enumerate(predict(network, preprocessing, items, inferer, args.border)):
         found = {name: measure_particles(labels, spacing, min_voxels=args.min_size)
                  for name, labels in (("truth", truth), ("prediction", pred))}
         for name, particles in found.items():
