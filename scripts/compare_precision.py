@@ -3,10 +3,10 @@
 From the same full-state checkpoint (``checkpoint_epoch=N.pt`` of a real training run), the bundle
 trains ``--epochs`` more epochs twice, with the same seed and therefore the same batches and
 augmentations: once in plain float32, once with the default bfloat16 autocast + channels-last. Both
-results are scored in float32 on the validation patches (mean DSC per class +/- 95 % CI), with the
-wall time of each run.
+results are scored in float32 on the validation patches (mean DSC per class +/- 95 % CI; each
+patch mirrored outward by ``--border`` pixels, 0: the plain patch), with the wall time of each run.
 
-    python scripts/compare_precision.py bundle/models/checkpoint_epoch=N.pt [--epochs 2]
+    python scripts/compare_precision.py bundle/models/checkpoint_epoch=N.pt [--epochs 2] [--border 32]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--epochs", type=int, default=2, help="epochs to train from the checkpoint")
     parser.add_argument("--dataset_dir", default="data/genc2022")
+    parser.add_argument("--border", type=int, default=32, help="pixels mirrored at each patch edge (0: none)")
     args = parser.parse_args()
     start_epoch = int(re.search(r"checkpoint_epoch=(\d+)\.pt$", args.checkpoint.name).group(1))
     end_epoch = start_epoch + args.epochs
@@ -46,7 +47,8 @@ def main() -> None:
                            check=True, stdout=subprocess.DEVNULL)
             minutes = (time.perf_counter() - started) / 60
             final = root / "models" / f"checkpoint_epoch={end_epoch}.pt"
-            summary = evaluate(str(final), args.dataset_dir, key="model", inferers=("float32",))["float32"]
+            summary = evaluate(str(final), args.dataset_dir, key="model", inferers=("float32",),
+                               border=args.border)["float32"]
             rows.append((mode, minutes, summary["mean"]["dsc"]))
     print(f"epochs {start_epoch} -> {end_epoch} from {args.checkpoint}, validation DSC (float32 inference)\n")
     print("| training precision | minutes | " + " | ".join(CLASSES) + " |")

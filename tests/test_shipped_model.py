@@ -40,5 +40,6 @@ def test_fresh_clone_segments_real_slices_with_one_command(genc_prepared, tmp_pa
     assert result.returncode == 0, result.stderr[-2000:]
     labels = np.asarray(nib.load(str(out)).dataobj).T
     scores = class_scores(confusion_matrix(labels, truth, 3))
-    # the pooled scores of these patches are close to the model's Table 1 means (0.992/0.960/0.874)
-    assert scores["dsc"][0] > 0.98 and scores["dsc"][1] > 0.94 and scores["dsc"][2] > 0.8, scores
+    # the bundle's evaluation of these three patches: background 0.995-0.996, alumina 0.957-0.959,
+    # Pt 0.87-0.95 (bundle/eval/per_image.csv); their pooled scores lie in the same ranges
+    assert scores["dsc"][0] > 0.99 and scores["dsc"][1] > 0.95 and scores["dsc"][2] > 0.85, scores
