@@ -3,12 +3,15 @@
 Each model segments each volume's ``reconstruction.nii.gz`` with ``catseg3d segment`` (2D models
 slice by slice across the tilt axis, ``--axis y``, the plane the 2D training slices came from;
 3D models in gaussian-blended 3D windows) and is scored against ``labels.nii.gz``. A true Pt
-particle (26-connected component) counts as found when a predicted Pt voxel overlaps it.
+particle (26-connected component) counts as found when a predicted Pt voxel overlaps it. An RHD90
+is undefined on a volume where the model predicts none of a class the truth has (or the reverse);
+the mean leaves such volumes out and the table says how many.
 
     catseg3d simulate runs/sim_test --n 4 --seed 1000 --shape 128 256 256
     python scripts/compare_on_simulated.py runs/sim_test \\
         "2D, simulated=runs/compare/b2d/runs/simulated/models/model.pt" \\
         "3D, simulated=runs/compare/b3d/runs/simulated/models_3d/model.pt" "2D, real Genc data=bundle"
+        [--border 32]   # pixels mirrored at slice edges, as catseg3d segment (0: none, as before bundle 0.4.0)
 
 A model is a bundle folder or a ``model.pt``; a file outside a bundle is run with this
 repository's ``bundle/configs`` metadata (its intensity mapping and class names).
@@ -29,7 +32,7 @@ import torch
 from scipy import ndimage
 
 from catseg3d.io import read_nifti
-from catseg3d.metrics.hausdorff import percentile_hausdorff
+from catseg3d.metrics.hausdorff import UNDEFINED, hausdorff_status, percentile_hausdorff
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = ("background", "alumina", "pt")
@@ -48,13 +51,15 @@ def as_bundle(model: Path, folder: Path) -> Path:
 
 
 def scores(pred: np.ndarray, truth: np.ndarray, spacing) -> dict:
-    """DSC per class, RHD90 (nm) of alumina and Pt, Pt particle recall and false particles."""
+    """DSC per class, RHD90 (nm) of alumina and Pt (and whether it is undefined: one mask empty), Pt
+    particle recall and false particles."""
     result = {}
     for c, name in enumerate(CLASSES):
         p, t = pred == c, truth == c
         result[f"dsc_{name}"] = 2 * (p & t).sum() / (p.sum() + t.sum()) if p.sum() + t.sum() else np.nan
     for c, name in ((1, "alumina"), (2, "pt")):
         result[f"rhd90_{name}"] = float(percentile_hausdorff(pred == c, truth == c, [90], spacing)[0])
+        result[f"undefined_rhd90_{name}"] = hausdorff_status(pred == c, truth == c) == UNDEFINED
     structure = np.ones((3, 3, 3), bool)
     true_parts, n_true = ndimage.label(truth == 2, structure)
     found = np.unique(true_parts[(pred == 2) & (true_parts > 0)])
@@ -65,14 +70,18 @@ def scores(pred: np.ndarray, truth: np.ndarray, spacing) -> dict:
     return result
 
 
-def segment(volume: Path, bundle: Path, out: Path) -> float:
-    """Run ``catseg3d segment``; returns its wall-clock seconds."""
+def segment(volume: Path, bundle: Path, out: Path, border: int) -> float:
+    """Run ``catseg3d segment`` (``--border`` pixels mirrored at slice edges); returns its wall-clock
+    seconds. A failed run stops the script with its error line."""
     weights = bundle / "models" / "model.pt" if bundle.is_dir() else bundle
     spatial_dims = torch.load(weights, map_location="cpu", weights_only=True)["head.weight"].ndim - 2
     options = ["--axis", "y"] if spatial_dims == 2 else ["--window", "96"]
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "catseg3d", "segment", str(volume), str(out), "--model", str(bundle),
-                    "--precision", "float32", *options], check=True, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "catseg3d", "segment", str(volume), str(out), "--model",
+                             str(bundle), "--precision", "float32", "--border", str(border), *options],
+                            capture_output=True, text=True)
+    if result.returncode:
+        raise SystemExit(f"catseg3d segment {volume} with {bundle} failed: {result.stderr.strip().splitlines()[-1]}")
     return time.perf_counter() - start
 
 
@@ -81,6 +90,7 @@ def main() -> None:
     parser.add_argument("test_dir", type=Path, help="output of catseg3d simulate (volume_NNN folders)")
     parser.add_argument("models", nargs="+", help="NAME=PATH (bundle folder or model.pt)")
     parser.add_argument("--predictions", type=Path, help="keep the label maps here (MODEL_INDEX_volume_NNN.nii.gz)")
+    parser.add_argument("--border", type=int, default=32, help="pixels mirrored at each slice edge (0: none)")
     args = parser.parse_args()
     volumes = sorted(args.test_dir.glob("volume_*"))
     print(f"{len(volumes)} held-out volumes in {args.test_dir}\n")
@@ -96,16 +106,21 @@ def main() -> None:
             per_volume, seconds = [], []
             for volume in volumes:
                 out = (args.predictions or Path(work)) / f"{index}_{volume.name}.nii.gz"
-                seconds.append(segment(volume / "reconstruction.nii.gz", bundle, out))
+                seconds.append(segment(volume / "reconstruction.nii.gz", bundle, out, args.border))
                 truth = read_nifti(volume / "labels.nii.gz")
                 per_volume.append(scores(read_nifti(out).array, truth.array, truth.spacing))
-            mean = {k: float(np.nanmean([s[k] for s in per_volume])) for k in per_volume[0]}
+            mean = {k: float(np.nanmean([s[k] for s in per_volume])) for k in per_volume[0]
+                    if not k.startswith("undefined_")}
+            rhd = {}  # the mean over volumes where it is defined, and how many were left out
+            for c in ("alumina", "pt"):
+                undefined = sum(s[f"undefined_rhd90_{c}"] for s in per_volume)
+                rhd[c] = f"{mean[f'rhd90_{c}']:.2f}" + (f" ({undefined} undefined)" if undefined else "")
             found = sum(s["pt_found"] for s in per_volume)
             total = sum(s["pt_particles"] for s in per_volume)
             false = sum(s["pt_false_particles"] for s in per_volume)
+            particles = f"{found}/{total} ({found / total:.3f})" if total else "no true particles"
             rows.append(f"| {name} | {mean['dsc_background']:.3f} | {mean['dsc_alumina']:.3f} | {mean['dsc_pt']:.3f} "
-                        f"| {mean['rhd90_alumina']:.2f} | {mean['rhd90_pt']:.2f} | {found}/{total} "
-                        f"({found / total:.3f}) | {false} | {np.median(seconds):.1f} |")
+                        f"| {rhd['alumina']} | {rhd['pt']} | {particles} | {false} | {np.median(seconds):.1f} |")
             print(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in mean.items()), flush=True)
     print("\n" + "\n".join(rows))
 

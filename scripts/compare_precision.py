@@ -47,7 +47,7 @@ def main() -> None:
                            check=True, stdout=subprocess.DEVNULL)
             minutes = (time.perf_counter() - started) / 60
             final = root / "models" / f"checkpoint_epoch={end_epoch}.pt"
-            summary = evaluate(str(final), args.dataset_dir, key="model", inferers=("float32",),
+            summary = evaluate(str(final), args.dataset_dir, inferers=("float32",),
                                border=args.border)["float32"]
             rows.append((mode, minutes, summary["mean"]["dsc"]))
     print(f"epochs {start_epoch} -> {end_epoch} from {args.checkpoint}, validation DSC (float32 inference)\n")

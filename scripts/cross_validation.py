@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
+from catseg3d.io.jsonfile import write_json
 from catseg3d.metrics import mean_ci95
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,15 +104,6 @@ def agree(reference: dict, pooled: dict) -> bool | None:
     return abs(reference["mean"] - pooled["mean"]) <= pooled["ci95"]
 
 
-def without_nan(value):
-    """``value`` with every float NaN replaced by None (strict JSON)."""
-    if isinstance(value, dict):
-        return {k: without_nan(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [without_nan(v) for v in value]
-    return None if isinstance(value, float) and math.isnan(value) else value
-
-
 def cross_validate(runs: Path, name: str, folds: int, reference: str | None, evaluation: str,
                    images: str = "", against: str | None = None) -> dict:
     """The pooled folds, each fold's means, the reference run and the paired differences from the
@@ -172,9 +163,7 @@ def main() -> None:
     results = [cross_validate(args.runs, args.name, args.folds, args.reference, e, args.images, args.against)
                for e in args.evaluations]
     summary = args.runs / f"{args.name}_cv{'_' + args.images.strip('_') if args.images else ''}.json"
-    partial = summary.with_suffix(".json.partial")
-    partial.write_text(json.dumps(without_nan(results), indent=1))
-    partial.replace(summary)
+    write_json(summary, results)
     print(markdown(results, args.name, args.reference))
 
 

@@ -7,8 +7,9 @@ the table also shows what mixed precision costs at inference. Like the bundle's 
 the prediction cropped back (``catseg3d.engines.ReflectionPaddingInferer``; 0: the plain patch).
 
     python scripts/evaluate_genc2022.py [--model bundle/models/model.pt] [--dataset_dir data/genc2022]
-                                        [--key model]   # for a full-state checkpoint_epoch=N.pt
                                         [--border 32]
+
+``--model`` is a ``model.pt`` or a full training state (``checkpoint_epoch=N.pt``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 from monai.bundle import ConfigParser
 
-from catseg3d.engines import AutocastInferer, ReflectionPaddingInferer
+from catseg3d.engines import AutocastInferer, ReflectionPaddingInferer, trained_state
 from catseg3d.io import load_datalist
 from catseg3d.metrics import METRICS, confusion_matrix, summarize_confusion_matrices
 from catseg3d.metrics.paper import CLASS_NAMES as CLASSES
@@ -27,14 +28,12 @@ from catseg3d.metrics.paper import GENC2022_TABLE_1
 from catseg3d.networks import paper_unet_features
 
 
-def load_network_and_preprocessing(model: str, config_path: str = "bundle/configs/train.yaml",
-                                   key: str | None = None):
+def load_network_and_preprocessing(model: str, config_path: str = "bundle/configs/train.yaml"):
     """The bundle's network, as wide as ``model``'s weights and loaded with them (eval mode), and its
-    validation preprocessing."""
+    validation preprocessing. ``model``: a ``model.pt`` or a ``checkpoint_epoch=N.pt``."""
     config = ConfigParser()
     config.read_config(config_path)
-    state = torch.load(model, map_location="cpu", weights_only=True)
-    state = state[key] if key else state
+    state = trained_state(model)
     config["network_def#features"] = paper_unet_features(state)
     network = config.get_parsed_content("network_def")
     network.load_state_dict(state)
@@ -74,11 +73,11 @@ INFERERS = {"float32": AutocastInferer(enabled=False, channels_last=False),
 
 
 def evaluate(model: str, dataset_dir: str, config_path: str = "bundle/configs/train.yaml",
-             key: str | None = None, inferers: tuple[str, ...] = tuple(INFERERS),
+             inferers: tuple[str, ...] = tuple(INFERERS),
              border: int = 32) -> dict[str, dict]:
     """Table 1 statistics of ``model`` on the validation list, one summary per inferer name; each
     patch mirrored outward by ``border`` pixels for the network."""
-    network, preprocessing = load_network_and_preprocessing(model, config_path, key)
+    network, preprocessing = load_network_and_preprocessing(model, config_path)
     items = load_datalist(dataset_dir, "validation")
     return {name: summarize_confusion_matrices(
         predict_confusion_matrices(network, preprocessing, items, INFERERS[name], border), CLASSES) for name in inferers}
@@ -87,12 +86,11 @@ def evaluate(model: str, dataset_dir: str, config_path: str = "bundle/configs/tr
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="bundle/models/model.pt")
-    parser.add_argument("--key", default=None, help="state_dict key inside the file (e.g. model)")
     parser.add_argument("--dataset_dir", default="data/genc2022")
     parser.add_argument("--config", default="bundle/configs/train.yaml")
     parser.add_argument("--border", type=int, default=32, help="pixels mirrored at each patch edge (0: none)")
     args = parser.parse_args()
-    for title, summary in evaluate(args.model, args.dataset_dir, args.config, args.key, border=args.border).items():
+    for title, summary in evaluate(args.model, args.dataset_dir, args.config, border=args.border).items():
         print(f"\n### {args.model}, {summary['per_image']['dsc'].shape[0]} validation patches, {title}, "
               f"border {args.border}\n")
         print(table(summary))

@@ -33,6 +33,8 @@ from pathlib import Path
 import torch
 
 from catseg3d.engines import completed_epochs, latest_checkpoint
+from catseg3d.io.atomic import write_text
+from catseg3d.io.jsonfile import write_json
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = ("background", "alumina", "pt")
@@ -108,9 +110,7 @@ def main() -> None:
             logged.append(row(args.name, {**run, "checkpoint": checkpoint, "tta": tta}, report))
     kept = [r for r in read_rows(results) if r["name"] != args.name]
     args.runs.mkdir(parents=True, exist_ok=True)
-    partial = results.with_suffix(".jsonl.partial")
-    partial.write_text("".join(json.dumps(r) + "\n" for r in [*kept, *logged]))
-    partial.replace(results)
+    write_text(results, "".join(json.dumps(r) + "\n" for r in [*kept, *logged]))
     print(markdown(logged))
 
 
@@ -146,7 +146,7 @@ def train(root: Path, args: argparse.Namespace, overrides: list[str]) -> dict:
            "compute_minutes": (used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime)
            / 60 / torch.get_num_threads(),
            "epochs": completed_epochs(root / "models")}
-    (root / "training.json").write_text(json.dumps(run))
+    write_json(root / "training.json", run)
     return run
 
 

@@ -141,3 +141,20 @@ def test_fractional_labels_are_an_error():
 def test_labels_outside_the_classes_are_an_error():
     with pytest.raises(ValueError, match=r"prediction labels must lie in \[0, 3\)"):
         Evaluation().add("x", np.full((4, 4), 3), np.zeros((4, 4), int), (1.0, 1.0))
+
+
+def test_single_files_take_an_image_of_another_name_and_refuse_a_file_as_out(tmp_path):
+    pred, truth = labels_2d(2)
+    write_nifti(Volume(pred, (0.12, 0.12)), tmp_path / "pred.nii.gz")
+    write_nifti(Volume(truth, (0.12, 0.12)), tmp_path / "truth.nii.gz")
+    write_nifti(Volume(truth.astype(np.float32) * 100, (0.12, 0.12)), tmp_path / "image.nii.gz")
+    files = ("--pred", tmp_path / "pred.nii.gz", "--truth", tmp_path / "truth.nii.gz",
+             "--images", tmp_path / "image.nii.gz")
+    result = run_evaluate(*files, "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "worst_images.png").stat().st_size > 0
+    assert "worst_images.png" in (tmp_path / "out" / "report.md").read_text()
+    (tmp_path / "taken").write_text("not a folder")
+    result = run_evaluate(*files, "--out", tmp_path / "taken")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "taken" in result.stderr and (tmp_path / "taken").read_text() == "not a folder"

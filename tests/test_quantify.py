@@ -177,6 +177,8 @@ def test_tiny_objects_cut_volumes_and_missing_classes(tmp_path):
     write_quantification(Volume(np.zeros((8, 8, 8), np.uint8), (1.0, 1.0, 1.0)), tmp_path / "empty")
     stats = json.loads((tmp_path / "empty" / "stats.json").read_text())
     assert stats["alumina"]["pore_volume_fraction"] is None and stats["pt"]["count"] == 0
+    header = (tmp_path / "empty" / "particles.csv").read_text()  # a table without rows, not an empty file
+    assert header == "label,voxels,size,diameter_nm,attached,distance_nm,centroid_z_nm,centroid_y_nm,centroid_x_nm\n"
 
 
 def test_2d_label_map_report(tmp_path):

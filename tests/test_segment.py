@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -250,6 +252,21 @@ def test_flip_tta_is_the_mean_over_flips(bundle2d, volume):
     assert not np.allclose(tta(images), plain(images), atol=1e-3)
 
 
+def test_sw_batch_size_batches_whole_slices_with_the_same_result(bundle2d):
+    model = load_segmentation_model(bundle2d)
+    images = np.random.default_rng(2).integers(0, 256, (4, 40, 24), dtype=np.uint8)
+    calls = []
+    hook = model.network.register_forward_hook(lambda module, args, output: calls.append(args[0].shape[0]))
+    try:
+        one = Predictor(model, window=None, precision="float32")(images)
+        one_calls, calls[:] = list(calls), []
+        four = Predictor(model, window=None, precision="float32", sw_batch_size=4)(images)
+    finally:
+        hook.remove()
+    assert one_calls == [1, 1, 1, 1] and calls == [4]
+    np.testing.assert_allclose(four, one, atol=1e-5)
+
+
 def test_spline_window_blends_to_a_constant():
     """Windows shifted by half their size sum to a constant: the property the paper's blending uses."""
     w = spline_window(32)
@@ -371,6 +388,28 @@ def test_bad_options_are_one_line_and_no_output(bundle2d, volume, tmp_path, caps
     assert run_cli(source, out, "--model", bundle2d, *options) == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and problem in error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tomo.nii"]
+
+
+@pytest.mark.parametrize("full_at", ["labels.nii.gz", "prob.nii.gz"])
+def test_a_failed_write_leaves_neither_labels_nor_probabilities(bundle2d, volume, tmp_path, capsys, monkeypatch,
+                                                                 full_at):
+    """The disk fills while one of the two outputs is written: one line, and neither file."""
+    segment_module = importlib.import_module("catseg3d.inference.segment")  # the package's name is a function
+    source = write_nifti(volume, tmp_path / "tomo.nii")
+    out, prob = tmp_path / "labels.nii.gz", tmp_path / "prob.nii.gz"
+    write = segment_module.write_nifti_from_parts
+
+    def full_disk(path, *args, **kwargs):
+        if Path(path).name == full_at:
+            raise OSError(28, "No space left on device", str(path))
+        return write(path, *args, **kwargs)
+
+    monkeypatch.setattr(segment_module, "write_nifti_from_parts", full_disk)
+    assert run_cli(source, out, "--model", bundle2d, "--probabilities", prob) == 2
+    error = capsys.readouterr().err.strip()  # after the progress bar
+    assert "Traceback" not in error and error.splitlines()[-1].startswith("catseg3d: error: ")
+    assert "No space left on device" in error.splitlines()[-1] and full_at in error.splitlines()[-1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tomo.nii"]
 
 

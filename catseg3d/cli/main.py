@@ -51,7 +51,10 @@ def evaluate_command(args: argparse.Namespace) -> None:
     else:
         if args.pred is None or args.truth is None:
             raise InputError("evaluate", "give --pred and --truth, or --confusion-matrices")
-        images = dict((name, path) for name, _, path in pair_by_name(args.truth, args.images)) if args.images else {}
+        images = {}  # keyed by the truth's file name, as the pairs below are
+        if args.images:
+            images = {truth_file.name: image_file
+                      for _, truth_file, image_file in pair_by_name(args.truth, args.images)}
         for name, pred_file, truth_file in pair_by_name(args.pred, args.truth):
             truth = read_volume(truth_file, fallback_spacing=args.spacing)
             pred = read_volume(pred_file, fallback_spacing=truth.spacing)
@@ -295,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--spacing", type=float, nargs="+", metavar="NM",
                      help="voxel size in nm, overriding the file's")
     seg.add_argument("--slab", type=int, default=4, metavar="SLICES", help="slices per step (default 4)")
-    seg.add_argument("--sw-batch-size", type=int, default=1, help="windows per network call (default 1)")
+    seg.add_argument("--sw-batch-size", type=int, default=1,
+                     help="windows (whole slices with --window 0) per network call (default 1)")
     seg.add_argument("--device", help="cpu or cuda (default: cuda if available; under torchrun each "
                                       "process takes its own GPU)")
     seg.set_defaults(func=segment_command)
@@ -356,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         args.func(args)
-    except InputError as error:
+    except (InputError, OSError) as error:  # bad input, or a file system that refuses (full, read-only)
         print(f"catseg3d: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -96,7 +96,7 @@ class Predictor:
         precision: ``auto``, ``bfloat16`` or ``float32`` (``auto``: bfloat16 on CUDA or a CPU
             with native bfloat16, else float32 with a warning).
         channels_last: channels-last memory format (faster on CPU).
-        sw_batch_size: windows per network call.
+        sw_batch_size: windows (whole slices when ``window`` is None) per network call.
         device: where the network runs.
 
     Call with ``(n, rows, cols)`` slices (2D model) or one ``(z, y, x)`` block (3D model); returns
@@ -131,7 +131,7 @@ class Predictor:
     def _windows(self, spatial: tuple[int, ...]) -> SlidingWindowInferer:
         if self.window is None:  # one window covering the whole (padded) slice
             roi = tuple(round_up(s, self.model.size_multiple) for s in spatial)
-            return SlidingWindowInferer(roi, overlap=0.0, padding_mode="replicate")
+            return SlidingWindowInferer(roi, sw_batch_size=self.sw_batch_size, overlap=0.0, padding_mode="replicate")
         roi = (self.window,) * len(spatial)
         kwargs = dict(sw_batch_size=self.sw_batch_size, overlap=self.overlap, padding_mode="replicate")
         if self.blend == "spline":

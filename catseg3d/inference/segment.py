@@ -261,12 +261,17 @@ def segment(input_path: str | Path, output_path: str | Path, predictor: Predicto
                     label_parts = label_parts[:1]
                     labels.tofile(label_parts[0])
                     del labels
-                write_nifti_from_parts(output_path, headers[0], label_parts)
-                if probabilities_path is not None:
+                if probabilities_path is not None:  # the larger file first; both or neither
                     header = headers[1]
                     header.set_slope_inter(1 / 255, 0)
                     parts = [work / f"prob{c}.{r:04d}" for c in range(num_classes) for r in range(world)]
                     write_nifti_from_parts(probabilities_path, header, parts)
+                try:
+                    write_nifti_from_parts(output_path, headers[0], label_parts)
+                except BaseException:
+                    if probabilities_path is not None:
+                        Path(probabilities_path).unlink(missing_ok=True)
+                    raise
         finally:
             if rank == 0:
                 shutil.rmtree(work, ignore_errors=True)

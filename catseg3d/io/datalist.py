@@ -72,11 +72,10 @@ def image_shape(dataset_dir: str | os.PathLike, filename: str = DATALIST_NAME) -
     """
     import nibabel as nib
 
+    from catseg3d.io.nifti import nifti_spatial_shape
+
     first = load_datalist(dataset_dir, "training", filename)[0]["image"]
-    shape = list(nib.load(first).shape)
-    while len(shape) > 2 and shape[-1] == 1:
-        shape.pop()
-    return [int(s) for s in shape]
+    return list(nifti_spatial_shape(nib.load(first).shape))
 
 
 def fold_datalist_name(fold: int) -> str:

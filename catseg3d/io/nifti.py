@@ -120,6 +120,15 @@ def write_nifti(volume: Volume, path: str | os.PathLike) -> Path:
     return path
 
 
+def nifti_spatial_shape(shape: Sequence[int]) -> tuple[int, ...]:
+    """A NIfTI array's ``(x, y[, z, ...])`` shape without trailing singleton axes beyond the second
+    (a 2D image stored as ``(x, y, 1)`` is ``(x, y)``)."""
+    shape = tuple(int(s) for s in shape)
+    while len(shape) > 2 and shape[-1] == 1:
+        shape = shape[:-1]
+    return shape
+
+
 def read_nifti(path: str | os.PathLike) -> Volume:
     """Read a NIfTI file into a :class:`Volume` (numpy ``(z, y, x)`` or ``(y, x)`` order, nm).
 
@@ -133,12 +142,11 @@ def read_nifti(path: str | os.PathLike) -> Volume:
         data = np.asanyarray(image.dataobj)
     except Exception as error:  # nibabel raises many types for a bad file
         raise InputError(path, f"cannot read NIfTI ({error})") from error
-    ndim = data.ndim
-    while ndim > 2 and data.shape[ndim - 1] == 1:
-        ndim -= 1
-    if ndim > 3:
+    shape = nifti_spatial_shape(data.shape)
+    if len(shape) > 3:
         raise InputError(path, f"expected a 2D or 3D image, got shape {data.shape}")
-    data = data.reshape(data.shape[:ndim])
+    ndim = len(shape)
+    data = data.reshape(shape)
     return Volume(np.ascontiguousarray(np.transpose(data)), nifti_spacing_nm(image.header, ndim))
 
 

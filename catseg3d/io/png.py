@@ -19,6 +19,8 @@ def save_figure(figure, path: str | os.PathLike, dpi: int = 110) -> None:
     """Write ``figure`` to ``path`` as PNG (temporary file, then rename) and close it."""
     from catseg3d.io.atomic import atomic_path
 
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
-    pyplot().close(figure)
+    try:
+        with atomic_path(path) as tmp:
+            figure.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+    finally:
+        pyplot().close(figure)

@@ -16,7 +16,7 @@ import nibabel as nib
 import numpy as np
 
 from catseg3d.io.errors import InputError
-from catseg3d.io.nifti import nifti_spacing_nm, nifti_suffix
+from catseg3d.io.nifti import nifti_spacing_nm, nifti_spatial_shape, nifti_suffix
 from catseg3d.io.readers import MRC_SUFFIXES, mrc_spacing_nm, per_axis, read_volume
 
 
@@ -78,13 +78,11 @@ def _open_nifti(path: Path):
         image = nib.load(str(path), keep_file_open=True)
     except Exception as error:
         raise InputError(path, f"cannot read NIfTI ({error})") from error
-    shape = list(image.shape)
-    while len(shape) > 2 and shape[-1] == 1:
-        shape.pop()
+    shape = nifti_spatial_shape(image.shape)
     if len(shape) > 3:
         raise InputError(path, f"expected a 2D or 3D image, got shape {image.shape}")
     ndim = len(shape)
-    proxy = image.dataobj.reshape((*shape, 1) if ndim == 2 else tuple(shape))
+    proxy = image.dataobj.reshape((*shape, 1) if ndim == 2 else shape)
     data = _NiftiZYX(proxy, tuple(proxy.shape))
     return data, ndim, nifti_spacing_nm(image.header, ndim), None, image.header
 

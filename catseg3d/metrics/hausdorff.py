@@ -20,6 +20,7 @@ figure. An image where both are empty is *absent* and left out, like a 0/0 DSC.
 
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -59,8 +60,10 @@ def surface_distances(y_pred: np.ndarray, y: np.ndarray,
     if hausdorff_status(y_pred, y) != DEFINED:
         raise ValueError("surface distances need foreground in both masks")
     spacing = None if spacing is None else [float(s) for s in spacing]
-    _, distances, _ = get_edge_surface_distance(torch.from_numpy(y_pred), torch.from_numpy(y),
-                                                spacing=spacing, symmetric=True)
+    with warnings.catch_warnings():  # MONAI passes its own deprecated argument to get_mask_edges
+        warnings.filterwarnings("ignore", message=".*always_return_as_numpy", category=FutureWarning)
+        _, distances, _ = get_edge_surface_distance(torch.from_numpy(y_pred), torch.from_numpy(y),
+                                                    spacing=spacing, symmetric=True)
     return tuple(d.numpy().astype(np.float64) for d in distances)
 
 

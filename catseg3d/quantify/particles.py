@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 from scipy import ndimage
@@ -35,8 +35,14 @@ class Particle:
     attached: bool
     distance_nm: float
 
+    @staticmethod
+    def columns(ndim: int) -> list[str]:
+        """The keys of :meth:`row` for particles of a ``ndim``-D map, in order (CSV header)."""
+        flat = [field.name for field in fields(Particle) if field.name != "centroid_nm"]
+        return flat + [f"centroid_{axis}_nm" for axis in "zyx"[-ndim:]]
+
     def row(self) -> dict[str, object]:
-        """A flat dictionary for CSV output (centroid split per axis)."""
+        """A flat dictionary for CSV output (centroid split per axis), keyed as :meth:`columns`."""
         row = asdict(self)
         centroid = row.pop("centroid_nm")
         axes = "zyx"[-len(centroid):]

@@ -100,13 +100,12 @@ def cell(value: float | None, form: str) -> str:
     return "n/a" if value is None else form.format(value)
 
 
-def particles_csv(particles: list[Particle]) -> str:
-    rows = [p.row() for p in particles]
+def particles_csv(particles: list[Particle], ndim: int) -> str:
+    """One row per particle of a ``ndim``-D map under a header (the header alone if there are none)."""
     buffer = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    writer = csv.DictWriter(buffer, fieldnames=Particle.columns(ndim), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(p.row() for p in particles)
     return buffer.getvalue()
 
 
@@ -181,7 +180,7 @@ def write_quantification(labels: Volume, out_dir: str | os.PathLike, min_voxels:
         for name, label in (("alumina", 1), ("pt", 2)):
             if (labels.array == label).any():
                 write_mesh(*class_mesh(labels.array == label, labels.spacing), out / f"{name}.{mesh_format}")
-    write_text(out / "particles.csv", particles_csv(particles))
+    write_text(out / "particles.csv", particles_csv(particles, labels.array.ndim))
     text = markdown(stats)
     if particles:
         plot_diameters([p.diameter_nm for p in particles], out / "pt_diameters.png", stats["pt"]["diameter_kind"])

@@ -44,8 +44,9 @@ def simulate_tomogram(shape: Sequence[int], spacing: float = 0.12, seed: int = 0
     Args:
         shape: ``(z, y, x)`` voxels; ``z`` is the beam direction at 0 degrees, ``y`` the tilt axis.
         spacing: isotropic voxel size in nm.
-        seed: the series' seed; volume ``index`` draws from ``numpy.random.default_rng([seed, index])``
-            streams, so a volume does not depend on how many others are drawn.
+        seed: the series' seed; volume ``index`` draws its specimen from
+            ``numpy.random.default_rng([seed, index, 0])`` and its noise from ``[seed, index, 1]``, so a
+            volume does not depend on how many others are drawn.
         index: the volume's number in the series.
         dose: expected counts in the brightest pixel of the 0-degree projection (``None``: no noise).
         method: ``mlem`` (the paper's) or ``sirt``.
