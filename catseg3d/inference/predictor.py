@@ -129,11 +129,12 @@ class Predictor:
             self.network = self.network.to(memory_format=memory_format_for(model.spatial_dims + 2))
 
     def _windows(self, spatial: tuple[int, ...]) -> SlidingWindowInferer:
+        kwargs = dict(sw_batch_size=self.sw_batch_size, padding_mode="replicate")
         if self.window is None:  # one window covering the whole (padded) slice
             roi = tuple(round_up(s, self.model.size_multiple) for s in spatial)
-            return SlidingWindowInferer(roi, sw_batch_size=self.sw_batch_size, overlap=0.0, padding_mode="replicate")
+            return SlidingWindowInferer(roi, overlap=0.0, **kwargs)
         roi = (self.window,) * len(spatial)
-        kwargs = dict(sw_batch_size=self.sw_batch_size, overlap=self.overlap, padding_mode="replicate")
+        kwargs["overlap"] = self.overlap
         if self.blend == "spline":
             return SplineWindowInferer(roi, **kwargs)
         return SlidingWindowInferer(roi, mode="gaussian", **kwargs)
