@@ -12,12 +12,15 @@ leave out images where the class is in only one of prediction and truth; they ar
 ``--against OTHER`` compares two recipes on the same held-out images: for each score, the mean ±
 95 % CI of the per-image difference NAME - OTHER (fold k against fold k, images matched by name,
 those where either score is undefined left out); a difference whose CI excludes 0 is marked. Pairs
-see through the spread between images that makes two separate CIs overlap.
+see through the spread between images that makes two separate CIs overlap. ``--against-evaluation
+EVAL`` pairs each of NAME's evaluations with OTHER's folder EVAL (e.g. a recipe's last epoch against
+the other's epoch chosen by validation, ``eval``); the summary is then ``NAME_cv_against_EVAL.json``.
 
     python scripts/cross_validation.py best64 --reference best64
     python scripts/cross_validation.py best64 --reference best64 --evaluations eval_last eval_last_tta
     python scripts/cross_validation.py best64 --reference best64 --images val_   # the 15 patches only
     python scripts/cross_validation.py best64_elastic --folds 2 --against best64  # paired, folds 0-1
+    python scripts/cross_validation.py best180 --folds 3 --against best64 --against-evaluation eval
 
 Prints a Markdown table and writes ``RUNS/NAME_cv.json``.
 """
@@ -105,9 +108,10 @@ def agree(reference: dict, pooled: dict) -> bool | None:
 
 
 def cross_validate(runs: Path, name: str, folds: int, reference: str | None, evaluation: str,
-                   images: str = "", against: str | None = None) -> dict:
+                   images: str = "", against: str | None = None, against_evaluation: str | None = None) -> dict:
     """The pooled folds, each fold's means, the reference run and the paired differences from the
-    folds of ``against`` for one evaluation folder (only the images whose name starts with ``images``)."""
+    folds of ``against`` (their evaluation folder ``against_evaluation``, by default the same) for one
+    evaluation folder (only the images whose name starts with ``images``)."""
     per_fold = [read_scores(runs / f"{name}_fold{k}" / evaluation / "per_image.csv", images) for k in range(folds)]
     pooled = summarize(per_fold)
     result = {"evaluation": evaluation, "folds": folds, "n_images": sum(len(s["dsc_background"]) for s in per_fold),
@@ -120,8 +124,9 @@ def cross_validate(runs: Path, name: str, folds: int, reference: str | None, eva
         result["reference_n_images"] = ref["dsc_background"]["n"]
         result["agrees"] = {c: agree(ref[c], pooled[c]) for c in COLUMNS}
     if against:
-        paths = [runs / f"{against}_fold{k}" / evaluation / "per_image.csv" for k in range(folds)]
-        result["against"] = against
+        other_evaluation = against_evaluation or evaluation
+        paths = [runs / f"{against}_fold{k}" / other_evaluation / "per_image.csv" for k in range(folds)]
+        result["against"] = against if other_evaluation == evaluation else f"{against} {other_evaluation}"
         result["paired"] = paired_differences(per_fold, [read_scores(p, images) for p in paths], paths)
     return result
 
@@ -158,11 +163,17 @@ def main() -> None:
                         help="evaluation folders of each run (default: last and best epoch, without and with TTA)")
     parser.add_argument("--images", default="", help="only images whose name starts with this (val_: the 15 patches)")
     parser.add_argument("--against", help="another recipe's folds OTHER_fold0..: per-image paired differences")
+    parser.add_argument("--against-evaluation", help="OTHER's evaluation folder paired with each of NAME's "
+                        "(default: the same folder)")
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "experiments")
     args = parser.parse_args()
-    results = [cross_validate(args.runs, args.name, args.folds, args.reference, e, args.images, args.against)
-               for e in args.evaluations]
-    summary = args.runs / f"{args.name}_cv{'_' + args.images.strip('_') if args.images else ''}.json"
+    if args.against_evaluation and not args.against:
+        parser.error("--against-evaluation needs --against")
+    results = [cross_validate(args.runs, args.name, args.folds, args.reference, e, args.images, args.against,
+                              args.against_evaluation) for e in args.evaluations]
+    suffix = ("_" + args.images.strip("_") if args.images else "") + (
+        f"_against_{args.against_evaluation}" if args.against_evaluation else "")
+    summary = args.runs / f"{args.name}_cv{suffix}.json"
     write_json(summary, results)
     print(markdown(results, args.name, args.reference))
 

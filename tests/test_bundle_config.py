@@ -162,7 +162,7 @@ def test_train_best_is_the_recipe_the_experiments_ran(genc_prepared):
     best = parser(genc_prepared)
     best.read_config([REPO / "bundle" / "configs" / "train.yaml", REPO / "bundle" / "configs" / "train_best.yaml"])
     runs = parser(genc_prepared, ["focal_dice.yaml", "cosine.yaml"])
-    runs["epochs"], runs["network_def#features"] = 64, [16, 32, 64, 128, 256, 512]  # experiment.py -- overrides
+    runs["epochs"], runs["network_def#features"] = 180, [16, 32, 64, 128, 256, 512]  # experiment.py -- overrides
     for config in (best, runs):
         config["dataset_dir"] = str(genc_prepared)
         config.parse()  # expands the recipes' %bundle/configs/train_best.yaml#... macros
@@ -173,7 +173,7 @@ def test_train_best_is_the_recipe_the_experiments_ran(genc_prepared):
     assert isinstance(loss, FocalDiceLoss) and loss.lambda_dice == 1.0 and loss.focal.gamma == 1.0
     assert loss.focal.alpha.tolist() == torch.tensor([0.2, 0.3, 0.5]).tolist()
     schedule = best.get_parsed_content("lr_scheduler")
-    assert isinstance(schedule, torch.optim.lr_scheduler.CosineAnnealingLR) and schedule.T_max == 64
+    assert isinstance(schedule, torch.optim.lr_scheduler.CosineAnnealingLR) and schedule.T_max == 180
     assert sum(p.numel() for p in best.get_parsed_content("network_def").parameters()) == 7_775_347
 
 

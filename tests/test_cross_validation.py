@@ -137,3 +137,26 @@ def test_against_runs_scored_on_other_images_fails_in_one_line(tmp_path):
     assert result.stderr.strip() == (f"cross_validation: {tmp_path}/other_fold0/eval_last/per_image.csv: "
                                      "other images than the run compared with (b)")
     assert not (tmp_path / "demo_cv.json").exists()
+
+
+def test_against_evaluation_pairs_with_the_other_runs_named_folder(tmp_path):
+    """``--against-evaluation eval``: NAME's eval_last against OTHER's eval, never OTHER's eval_last;
+    the summary gets its own file so the same-folder comparison is kept."""
+    rng = np.random.default_rng(3)
+    mine = [rng.uniform(0.7, 0.9, (4, len(COLUMNS))) for _ in range(3)]
+    chosen = [rng.uniform(0.7, 0.9, (4, len(COLUMNS))) for _ in range(3)]
+    for k in range(3):
+        write_scores(tmp_path / f"demo_fold{k}" / "eval_last", mine[k])
+        write_scores(tmp_path / f"other_fold{k}" / "eval", chosen[k])
+        write_scores(tmp_path / f"other_fold{k}" / "eval_last", np.zeros((4, len(COLUMNS))))
+    result = run(tmp_path, "--against", "other", "--against-evaluation", "eval")
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "demo_cv.json").exists()
+    paired = json.loads((tmp_path / "demo_cv_against_eval.json").read_text())[0]["paired"]
+    differences = np.vstack(mine) - np.vstack(chosen)
+    for j, column in enumerate(COLUMNS):
+        assert np.isclose(paired[column]["mean"], differences[:, j].mean()), column
+    assert "| eval_last | demo - other eval: paired, same images |" in result.stdout
+    alone = subprocess.run([sys.executable, "scripts/cross_validation.py", "demo", "--against-evaluation", "eval",
+                            "--runs", str(tmp_path)], cwd=REPO, capture_output=True, text=True)
+    assert alone.returncode == 2 and "--against-evaluation needs --against" in alone.stderr
