@@ -20,7 +20,7 @@ the other's epoch chosen by validation, ``eval``); the summary is then ``NAME_cv
     python scripts/cross_validation.py best64 --reference best64 --evaluations eval_last eval_last_tta
     python scripts/cross_validation.py best64 --reference best64 --images val_   # the 15 patches only
     python scripts/cross_validation.py best64_elastic --folds 2 --against best64  # paired, folds 0-1
-    python scripts/cross_validation.py best180 --folds 3 --against best64 --against-evaluation eval
+    python scripts/cross_validation.py best180 --folds 4 --against best64 --against-evaluation eval
 
 Prints a Markdown table and writes ``RUNS/NAME_cv.json``.
 """
