@@ -2,9 +2,10 @@
 
 Each fold ``NAME_fold{k}`` is a run of ``scripts/experiment.py NAME_fold{k} --fold k ...``: trained on
 the other folds' patches and scored on its own held-out patches (``datalist_fold{k}.json``; the 60
-patches split into 5 folds of 12). The folds' per-image scores (``per_image.csv`` of each evaluation
-folder) are pooled, so every patch is scored once by a model that never saw it, and summarised as
-mean ± 95 % CI over the images (``catseg3d.metrics.mean_ci95``, as the paper's Table 1). The
+patches split into 5 folds of 12). The folds' per-image scores (``RECORD/NAME_fold{k}/EVAL.csv``,
+one file per evaluation in the tracked record the harness keeps, ``docs/experiments``) are pooled,
+so every patch is scored once by a model that never saw it, and summarised as mean ± 95 % CI over
+the images (``catseg3d.metrics.mean_ci95``, as the paper's Table 1). The
 reference run (the recipe trained on the 45 patches and scored on the 15) is summarised the same way,
 and a metric agrees when the reference mean lies inside the cross-validation's CI (a plain check: it
 ignores the reference's own, wider CI, and its 15 patches are among the 60). Robust Hausdorff means
@@ -22,7 +23,7 @@ the other's epoch chosen by validation, ``eval``); the summary is then ``NAME_cv
     python scripts/cross_validation.py best64_elastic --folds 2 --against best64  # paired, folds 0-1
     python scripts/cross_validation.py best180 --folds 4 --against best64 --against-evaluation eval
 
-Prints a Markdown table and writes ``RUNS/NAME_cv.json``.
+Prints a Markdown table and writes ``RECORD/NAME_cv.json``.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ SHOWN = ("dsc_background", "dsc_alumina", "dsc_pt", "precision_pt", "recall_pt",
 
 
 def read_scores(path: Path, images: str = "") -> dict[str, np.ndarray]:
-    """The per-image scores of one ``per_image.csv``: column -> float array (NaN where a score is
+    """The per-image scores of one evaluation's CSV (the report's ``per_image.csv``): column -> float array (NaN where a score is
     undefined), and for each RHD column its status column -> string array; only the images whose
     name starts with ``images`` (all by default)."""
     if not path.is_file():
@@ -107,25 +108,25 @@ def agree(reference: dict, pooled: dict) -> bool | None:
     return abs(reference["mean"] - pooled["mean"]) <= pooled["ci95"]
 
 
-def cross_validate(runs: Path, name: str, folds: int, reference: str | None, evaluation: str,
+def cross_validate(record: Path, name: str, folds: int, reference: str | None, evaluation: str,
                    images: str = "", against: str | None = None, against_evaluation: str | None = None) -> dict:
     """The pooled folds, each fold's means, the reference run and the paired differences from the
     folds of ``against`` (their evaluation folder ``against_evaluation``, by default the same) for one
     evaluation folder (only the images whose name starts with ``images``)."""
-    per_fold = [read_scores(runs / f"{name}_fold{k}" / evaluation / "per_image.csv", images) for k in range(folds)]
+    per_fold = [read_scores(record / f"{name}_fold{k}" / f"{evaluation}.csv", images) for k in range(folds)]
     pooled = summarize(per_fold)
     result = {"evaluation": evaluation, "folds": folds, "n_images": sum(len(s["dsc_background"]) for s in per_fold),
               "cross_validation": pooled,
               "fold_means": [{c: float(np.nanmean(s[c])) if np.isfinite(s[c]).any() else math.nan for c in COLUMNS}
                              for s in per_fold]}
     if reference:
-        ref = summarize([read_scores(runs / reference / evaluation / "per_image.csv", images)])
+        ref = summarize([read_scores(record / reference / f"{evaluation}.csv", images)])
         result["reference"] = ref
         result["reference_n_images"] = ref["dsc_background"]["n"]
         result["agrees"] = {c: agree(ref[c], pooled[c]) for c in COLUMNS}
     if against:
         other_evaluation = against_evaluation or evaluation
-        paths = [runs / f"{against}_fold{k}" / other_evaluation / "per_image.csv" for k in range(folds)]
+        paths = [record / f"{against}_fold{k}" / f"{other_evaluation}.csv" for k in range(folds)]
         result["against"] = against if other_evaluation == evaluation else f"{against} {other_evaluation}"
         result["paired"] = paired_differences(per_fold, [read_scores(p, images) for p in paths], paths)
     return result
@@ -165,15 +166,16 @@ def main() -> None:
     parser.add_argument("--against", help="another recipe's folds OTHER_fold0..: per-image paired differences")
     parser.add_argument("--against-evaluation", help="OTHER's evaluation folder paired with each of NAME's "
                         "(default: the same folder)")
-    parser.add_argument("--runs", type=Path, default=REPO / "runs" / "experiments")
+    parser.add_argument("--record", type=Path, default=REPO / "docs" / "experiments",
+                        help="the per-image scores scripts/experiment.py keeps (default docs/experiments)")
     args = parser.parse_args()
     if args.against_evaluation and not args.against:
         parser.error("--against-evaluation needs --against")
-    results = [cross_validate(args.runs, args.name, args.folds, args.reference, e, args.images, args.against,
+    results = [cross_validate(args.record, args.name, args.folds, args.reference, e, args.images, args.against,
                               args.against_evaluation) for e in args.evaluations]
     suffix = ("_" + args.images.strip("_") if args.images else "") + (
         f"_against_{args.against_evaluation}" if args.against_evaluation else "")
-    summary = args.runs / f"{args.name}_cv{suffix}.json"
+    summary = args.record / f"{args.name}_cv{suffix}.json"
     write_json(summary, results)
     print(markdown(results, args.name, args.reference))
 

@@ -8,9 +8,12 @@ The run trains with ``python -m monai.bundle run training`` under a compute-time
 validation epoch's network (``models/model.pt``, chosen on the validation images as the paper
 did) and the last epoch's (``--checkpoint last``: nothing chosen on them, the honest score of a
 cross-validation fold), each as trained and with test-time flips (``--tta true``: the softmax
-averaged over the four flips of each image). It logs one JSON line per evaluation in
-``RUNS/results.jsonl`` (a run's earlier lines are replaced): the recipe, the minutes and epochs of
-training, DSC / precision / recall per class and RHD90 of alumina and Pt.
+averaged over the four flips of each image). The run's networks and evaluation folders go to
+``RUNS/NAME`` (not tracked); what the results need is kept in the tracked record ``RECORD``
+(``docs/experiments``): one JSON line per evaluation in ``RECORD/results.jsonl`` (a run's earlier
+lines are replaced: the recipe, the minutes and epochs of training, DSC / precision / recall per
+class and RHD90 of alumina and Pt) and each evaluation's per-image scores as
+``RECORD/NAME/EVAL.csv``, which ``scripts/cross_validation.py`` pools.
 
     python scripts/experiment.py paper --minutes 60
     python scripts/experiment.py focal_dice --config scripts/recipes/focal_dice.yaml --minutes 60
@@ -82,14 +85,17 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, help="compute-time budget of training (default 60)")
     parser.add_argument("--fold", type=int, help="train on datalist_fold{K}.json (5-fold CV over all 60 patches)")
     parser.add_argument("--dataset_dir", help="the prepared dataset (default data/genc2022)")
-    parser.add_argument("--runs", type=Path, default=REPO / "runs" / "experiments")
+    parser.add_argument("--runs", type=Path, default=REPO / "runs" / "experiments",
+                        help="trained networks and evaluation folders (default runs/experiments)")
+    parser.add_argument("--record", type=Path, default=REPO / "docs" / "experiments",
+                        help="results.jsonl and per-image scores, tracked (default docs/experiments)")
     parser.add_argument("--table", action="store_true", help="print every logged run as a Markdown table")
     parser.add_argument("--evaluate_only", action="store_true",
                         help="score a trained run again with the recipe recorded in its training.json")
     argv = sys.argv[1:]
     split = argv.index("--") if "--" in argv else len(argv)
     args, overrides = parser.parse_args(argv[:split]), argv[split + 1:]  # after --: bundle overrides
-    results = args.runs / "results.jsonl"
+    results = args.record / "results.jsonl"
     if args.table:
         print(markdown(read_rows(results)))
         return
@@ -108,8 +114,9 @@ def main() -> None:
             subprocess.run(evaluate, cwd=REPO, check=True)
             report = json.loads((eval_dir / "report.json").read_text())
             logged.append(row(args.name, {**run, "checkpoint": checkpoint, "tta": tta}, report))
+            (args.record / args.name).mkdir(parents=True, exist_ok=True)
+            write_text(args.record / args.name / f"{eval_dir.name}.csv", (eval_dir / "per_image.csv").read_text())
     kept = [r for r in read_rows(results) if r["name"] != args.name]
-    args.runs.mkdir(parents=True, exist_ok=True)
     write_text(results, "".join(json.dumps(r) + "\n" for r in [*kept, *logged]))
     print(markdown(logged))
 

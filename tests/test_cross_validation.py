@@ -15,13 +15,13 @@ COLUMNS = [f"{m}_{c}" for c in ("background", "alumina", "pt") for m in ("dsc", 
     "rhd90_nm_alumina", "rhd90_nm_pt"]
 
 
-def write_scores(folder, values, pt_status=None, names=None):
-    """A per_image.csv like the evaluation report's: name, RHD statuses, the score columns, one row
-    per image."""
+def write_scores(path, values, pt_status=None, names=None):
+    """An evaluation's per-image CSV as the harness records it (the report's per_image.csv): name,
+    RHD statuses, the score columns, one row per image."""
     pt_status = pt_status or ["defined"] * len(values)
     names = names or [f"val_{i:03d}_label.nii.gz" for i in range(len(values))]
-    folder.mkdir(parents=True)
-    with (folder / "per_image.csv").open("w", newline="") as file:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["name", "rhd_status_alumina", "rhd_status_pt", *COLUMNS])
         for name, row, status in zip(names, values, pt_status):
@@ -29,7 +29,7 @@ def write_scores(folder, values, pt_status=None, names=None):
 
 
 def run(runs, *args):
-    return subprocess.run([sys.executable, "scripts/cross_validation.py", "demo", "--folds", "3", "--runs", str(runs),
+    return subprocess.run([sys.executable, "scripts/cross_validation.py", "demo", "--folds", "3", "--record", str(runs),
                            "--evaluations", "eval_last", *args], cwd=REPO, capture_output=True, text=True)
 
 
@@ -42,11 +42,11 @@ def test_folds_are_pooled_over_images_and_compared_with_the_reference(tmp_path):
     folds[2][0, [pt_dsc, pt_recall]] = 0.0, np.nan  # no Pt in the truth, Pt predicted: DSC 0
     folds[0][3, [pt_dsc, pt_recall]] = np.nan, np.nan  # no Pt in either
     for k, values in enumerate(folds):
-        write_scores(tmp_path / f"demo_fold{k}" / "eval_last", values,
+        write_scores(tmp_path / f"demo_fold{k}" / "eval_last.csv", values,
                      ["undefined", "defined", "defined"] if k == 2 else None)
     reference = np.vstack([folds[0][:2], rng.uniform(0.0, 0.1, (3, len(COLUMNS)))])
     reference[:, -1] = np.nan  # no Pt anywhere in the reference images: no Pt RHD to compare
-    write_scores(tmp_path / "demo_ref" / "eval_last", reference, ["absent"] * 5)
+    write_scores(tmp_path / "demo_ref" / "eval_last.csv", reference, ["absent"] * 5)
 
     result = run(tmp_path, "--reference", "demo_ref")
     assert result.returncode == 0, result.stderr
@@ -79,7 +79,7 @@ def test_images_selects_patches_by_name(tmp_path):
     folds = [rng.uniform(0.5, 1.0, (4, len(COLUMNS))) for _ in range(3)]
     names = [["train_000", "val_000", "train_001", "val_001"], ["train_002"] * 4, ["val_002", "val_003", "x", "y"]]
     for k, (values, fold_names) in enumerate(zip(folds, names)):
-        write_scores(tmp_path / f"demo_fold{k}" / "eval_last", values, names=fold_names)
+        write_scores(tmp_path / f"demo_fold{k}" / "eval_last.csv", values, names=fold_names)
     result = run(tmp_path, "--images", "val_")
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "demo_cv_val.json").read_text(), parse_constant=pytest.fail)[0]
@@ -90,10 +90,10 @@ def test_images_selects_patches_by_name(tmp_path):
 
 
 def test_a_missing_fold_is_named_in_one_line(tmp_path):
-    write_scores(tmp_path / "demo_fold0" / "eval_last", np.full((2, len(COLUMNS)), 0.9))
+    write_scores(tmp_path / "demo_fold0" / "eval_last.csv", np.full((2, len(COLUMNS)), 0.9))
     result = run(tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.strip() == (f"cross_validation: {tmp_path}/demo_fold1/eval_last/per_image.csv: "
+    assert result.stderr.strip() == (f"cross_validation: {tmp_path}/demo_fold1/eval_last.csv: "
                                      "no per-image scores; score the run with scripts/experiment.py")
     assert not (tmp_path / "demo_cv.json").exists()
 
@@ -111,8 +111,9 @@ def test_against_gives_paired_differences_on_the_same_images(tmp_path):
     theirs[1][3, COLUMNS.index("dsc_pt")] = np.nan  # undefined in one run: the pair is left out
     for k in range(3):
         order = rng.permutation(len(names[k]))
-        write_scores(tmp_path / f"demo_fold{k}" / "eval_last", mine[k], names=names[k])
-        write_scores(tmp_path / f"other_fold{k}" / "eval_last", theirs[k][order], names=[names[k][i] for i in order])
+        write_scores(tmp_path / f"demo_fold{k}" / "eval_last.csv", mine[k], names=names[k])
+        write_scores(tmp_path / f"other_fold{k}" / "eval_last.csv", theirs[k][order],
+                     names=[names[k][i] for i in order])
     result = run(tmp_path, "--against", "other")
     assert result.returncode == 0, result.stderr
     paired = json.loads((tmp_path / "demo_cv.json").read_text(), parse_constant=pytest.fail)[0]["paired"]
@@ -130,11 +131,11 @@ def test_against_gives_paired_differences_on_the_same_images(tmp_path):
 
 def test_against_runs_scored_on_other_images_fails_in_one_line(tmp_path):
     for k in range(3):
-        write_scores(tmp_path / f"demo_fold{k}" / "eval_last", np.full((2, len(COLUMNS)), 0.9), names=["a", "b"])
-        write_scores(tmp_path / f"other_fold{k}" / "eval_last", np.full((2, len(COLUMNS)), 0.9), names=["a", "c"])
+        write_scores(tmp_path / f"demo_fold{k}" / "eval_last.csv", np.full((2, len(COLUMNS)), 0.9), names=["a", "b"])
+        write_scores(tmp_path / f"other_fold{k}" / "eval_last.csv", np.full((2, len(COLUMNS)), 0.9), names=["a", "c"])
     result = run(tmp_path, "--against", "other")
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.strip() == (f"cross_validation: {tmp_path}/other_fold0/eval_last/per_image.csv: "
+    assert result.stderr.strip() == (f"cross_validation: {tmp_path}/other_fold0/eval_last.csv: "
                                      "other images than the run compared with (b)")
     assert not (tmp_path / "demo_cv.json").exists()
 
@@ -146,9 +147,9 @@ def test_against_evaluation_pairs_with_the_other_runs_named_folder(tmp_path):
     mine = [rng.uniform(0.7, 0.9, (4, len(COLUMNS))) for _ in range(3)]
     chosen = [rng.uniform(0.7, 0.9, (4, len(COLUMNS))) for _ in range(3)]
     for k in range(3):
-        write_scores(tmp_path / f"demo_fold{k}" / "eval_last", mine[k])
-        write_scores(tmp_path / f"other_fold{k}" / "eval", chosen[k])
-        write_scores(tmp_path / f"other_fold{k}" / "eval_last", np.zeros((4, len(COLUMNS))))
+        write_scores(tmp_path / f"demo_fold{k}" / "eval_last.csv", mine[k])
+        write_scores(tmp_path / f"other_fold{k}" / "eval.csv", chosen[k])
+        write_scores(tmp_path / f"other_fold{k}" / "eval_last.csv", np.zeros((4, len(COLUMNS))))
     result = run(tmp_path, "--against", "other", "--against-evaluation", "eval")
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "demo_cv.json").exists()
@@ -158,5 +159,5 @@ def test_against_evaluation_pairs_with_the_other_runs_named_folder(tmp_path):
         assert np.isclose(paired[column]["mean"], differences[:, j].mean()), column
     assert "| eval_last | demo - other eval: paired, same images |" in result.stdout
     alone = subprocess.run([sys.executable, "scripts/cross_validation.py", "demo", "--against-evaluation", "eval",
-                            "--runs", str(tmp_path)], cwd=REPO, capture_output=True, text=True)
+                            "--record", str(tmp_path)], cwd=REPO, capture_output=True, text=True)
     assert alone.returncode == 2 and "--against-evaluation needs --against" in alone.stderr

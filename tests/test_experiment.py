@@ -17,18 +17,20 @@ def test_a_run_logs_the_numbers_of_its_evaluation_report(small_dataset, tmp_path
     data = tmp_path / "data"
     shutil.copytree(small_dataset, data)
     write_cross_validation_folds(data, folds=3)
-    runs = tmp_path / "runs"
+    runs, record = tmp_path / "runs", tmp_path / "record"
     command = [sys.executable, "scripts/experiment.py", "tiny", "--minutes", "5", "--fold", "0",
-               "--dataset_dir", str(data), "--runs", str(runs), "--", "--epochs", "1",
+               "--dataset_dir", str(data), "--runs", str(runs), "--record", str(record), "--", "--epochs", "1",
                "--network_def#features", "[8,16,32,64,128,256]"]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    logged = [json.loads(line) for line in (runs / "results.jsonl").read_text().splitlines()]
+    logged = [json.loads(line) for line in (record / "results.jsonl").read_text().splitlines()]
     # the best and the last epoch's network, each scored as trained and with test-time flips
     assert [(row["checkpoint"], row["tta"]) for row in logged] == [("best", False), ("best", True),
                                                                    ("last", False), ("last", True)]
     for row, folder in zip(logged, ("eval", "eval_tta", "eval_last", "eval_last_tta")):
         report = json.loads((runs / "tiny" / folder / "report.json").read_text())
+        # the record keeps each evaluation's per-image scores, byte for byte (the networks stay in runs)
+        assert (record / "tiny" / f"{folder}.csv").read_text() == (runs / "tiny" / folder / "per_image.csv").read_text()
         assert row["fold"] == 0 and row["n_images"] == report["n_images"] == 2  # fold 0 of 6 patches holds out 2
         for metric in ("dsc", "precision", "recall"):
             for name in ("background", "alumina", "pt"):
@@ -36,16 +38,18 @@ def test_a_run_logs_the_numbers_of_its_evaluation_report(small_dataset, tmp_path
         assert row["rhd90_pt"] == report["rhd_nm"]["pt"]["90"]["mean"]
         assert 0 < row["compute_minutes"] < 5 and row["wall_minutes"] > 0 and row["epochs"] == 1
         assert row["command"].startswith("python scripts/experiment.py tiny --minutes 5 --fold 0 -- --epochs 1")
-    table = subprocess.run([sys.executable, "scripts/experiment.py", "--table", "--runs", str(runs)], cwd=REPO,
+    assert sorted(p.name for p in (record / "tiny").iterdir()) == ["eval.csv", "eval_last.csv", "eval_last_tta.csv",
+                                                                  "eval_tta.csv"]
+    table = subprocess.run([sys.executable, "scripts/experiment.py", "--table", "--record", str(record)], cwd=REPO,
                            capture_output=True, text=True, check=True).stdout
     assert table.strip().count("\n") == 5 and f"{logged[1]['dsc_pt']:.3f} | " in table
 
     # scored again with the recipe recorded at training (fold 0, its overrides): the run's rows are
     # replaced, not appended, and the scores reproduce
-    again = subprocess.run([*command[:3], "--evaluate_only", "--runs", str(runs)], cwd=REPO, capture_output=True,
-                           text=True, timeout=900)
+    again = subprocess.run([*command[:3], "--evaluate_only", "--runs", str(runs), "--record", str(record)], cwd=REPO,
+                           capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
-    relogged = [json.loads(line) for line in (runs / "results.jsonl").read_text().splitlines()]
+    relogged = [json.loads(line) for line in (record / "results.jsonl").read_text().splitlines()]
     assert relogged == logged
 
     retrain = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
@@ -64,7 +68,7 @@ def test_more_folds_than_patches_fails(small_dataset):
 
 def test_evaluating_a_run_that_was_never_trained_fails_in_one_line(tmp_path):
     result = subprocess.run([sys.executable, "scripts/experiment.py", "never", "--evaluate_only", "--runs",
-                             str(tmp_path)], cwd=REPO, capture_output=True, text=True)
+                             str(tmp_path), "--record", str(tmp_path)], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stderr.strip() == f"experiment: {tmp_path}/never/training.json: no trained run to evaluate"
     assert not (tmp_path / "results.jsonl").exists()
