@@ -13,13 +13,16 @@ averaged over the four flips of each image). The run's networks and evaluation f
 (``docs/experiments``): one JSON line per evaluation in ``RECORD/results.jsonl`` (a run's earlier
 lines are replaced: the recipe, the minutes and epochs of training, DSC / precision / recall per
 class and RHD90 of alumina and Pt) and each evaluation's per-image scores as
-``RECORD/NAME/EVAL.csv``, which ``scripts/cross_validation.py`` pools.
+``RECORD/NAME/EVAL.csv``, which ``scripts/cross_validation.py`` pools. ``--scored-as NAME2`` scores
+a trained run with evaluation overrides (``-- --min_size 16``: the clean-up of ``catseg3d segment
+--min-size``) and records them as the run NAME2, which can be paired with the run as trained.
 
     python scripts/experiment.py paper --minutes 60
     python scripts/experiment.py focal_dice --config scripts/recipes/focal_dice.yaml --minutes 60
     python scripts/experiment.py paper_fold2 --fold 2 --minutes 60     # 5-fold cross-validation
     python scripts/experiment.py wide --minutes 60 -- --learning_rate 0.0003
     python scripts/experiment.py paper --evaluate_only                  # score a trained run again (recipe in its training.json)
+    python scripts/experiment.py paper --evaluate_only --scored-as paper_min16 -- --min_size 16
     python scripts/experiment.py --table                                # every run as a Markdown table
 """
 
@@ -60,15 +63,19 @@ def row(name: str, run: dict, report: dict) -> dict:
 
 
 def markdown(rows: list[dict]) -> str:
+    def number(value: float | None, digits: int) -> str:
+        return "undefined" if value is None else f"{value:.{digits}f}"  # e.g. no Pt in any image
+
     lines = ["| run | fold | minutes | epochs | model | flip TTA | DSC bg / Al2O3 / Pt | Pt precision | Pt recall "
              "| RHD90 Al2O3 / Pt (nm) | command |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        scored = f" (scored with `{' '.join(r['evaluation_overrides'])}`)" if r.get("evaluation_overrides") else ""
         lines.append(f"| {r['name']} | {'' if r['fold'] is None else r['fold']} | {r['compute_minutes']:.0f} "
                      f"| {r['epochs']} | {r.get('checkpoint', 'best')} | {'yes' if r['tta'] else 'no'} "
-                     f"| {r['dsc_background']:.3f} / {r['dsc_alumina']:.3f} / {r['dsc_pt']:.3f} "
-                     f"| {r['precision_pt']:.3f} | {r['recall_pt']:.3f} "
-                     f"| {r['rhd90_alumina']:.2f} / {r['rhd90_pt']:.2f} | `{r['command']}` |")
+                     f"| {' / '.join(number(r[f'dsc_{c}'], 3) for c in CLASSES)} "
+                     f"| {number(r['precision_pt'], 3)} | {number(r['recall_pt'], 3)} "
+                     f"| {number(r['rhd90_alumina'], 2)} / {number(r['rhd90_pt'], 2)} | `{r['command']}`{scored} |")
     return "\n".join(lines)
 
 
@@ -92,6 +99,9 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="print every logged run as a Markdown table")
     parser.add_argument("--evaluate_only", action="store_true",
                         help="score a trained run again with the recipe recorded in its training.json")
+    parser.add_argument("--scored-as", metavar="NAME2",
+                        help="with --evaluate_only: record the scores under NAME2, and take the overrides after -- "
+                             "as evaluation overrides (e.g. --min_size 16); the run's own record stays")
     argv = sys.argv[1:]
     split = argv.index("--") if "--" in argv else len(argv)
     args, overrides = parser.parse_args(argv[:split]), argv[split + 1:]  # after --: bundle overrides
@@ -101,22 +111,27 @@ def main() -> None:
         return
     if not args.name:
         parser.error("a run name is needed")
-    root = args.runs / args.name
+    if args.scored_as and not args.evaluate_only:
+        parser.error("--scored-as needs --evaluate_only")
+    root, name = args.runs / args.name, args.scored_as or args.name
     run = recorded_run(root, args, overrides) if args.evaluate_only else train(root, args, overrides)
+    evaluation_overrides = overrides if args.scored_as else []
+    if evaluation_overrides:
+        run = {**run, "evaluation_overrides": evaluation_overrides}
     configs = ["bundle/configs/train.yaml", *run["configs"]]
     logged = []
     for checkpoint in ("best", "last"):
         for tta in (False, True):
-            eval_dir = root / ("eval" + ("_last" if checkpoint == "last" else "") + ("_tta" if tta else ""))
+            eval_dir = args.runs / name / ("eval" + ("_last" if checkpoint == "last" else "") + ("_tta" if tta else ""))
             evaluate = bundle("evaluating", [*configs, "bundle/configs/evaluate.yaml"], root, run["dataset_dir"],
-                              run["fold"], [*run["overrides"], "--eval_dir", str(eval_dir),
+                              run["fold"], [*run["overrides"], *evaluation_overrides, "--eval_dir", str(eval_dir),
                                             "--tta", str(tta).lower(), "--checkpoint", checkpoint])
             subprocess.run(evaluate, cwd=REPO, check=True)
             report = json.loads((eval_dir / "report.json").read_text())
-            logged.append(row(args.name, {**run, "checkpoint": checkpoint, "tta": tta}, report))
-            (args.record / args.name).mkdir(parents=True, exist_ok=True)
-            write_text(args.record / args.name / f"{eval_dir.name}.csv", (eval_dir / "per_image.csv").read_text())
-    kept = [r for r in read_rows(results) if r["name"] != args.name]
+            logged.append(row(name, {**run, "checkpoint": checkpoint, "tta": tta}, report))
+            (args.record / name).mkdir(parents=True, exist_ok=True)
+            write_text(args.record / name / f"{eval_dir.name}.csv", (eval_dir / "per_image.csv").read_text())
+    kept = [r for r in read_rows(results) if r["name"] != name]
     write_text(results, "".join(json.dumps(r) + "\n" for r in [*kept, *logged]))
     print(markdown(logged))
 
@@ -126,8 +141,10 @@ def recorded_run(root: Path, args: argparse.Namespace, overrides: list[str]) -> 
     path = root / "training.json"
     if not path.is_file():
         raise SystemExit(f"experiment: {path}: no trained run to evaluate")
-    if args.config or overrides or args.fold is not None or args.minutes is not None or args.dataset_dir:
-        raise SystemExit(f"experiment: {path}: --evaluate_only takes the recipe recorded there; give only the run name")
+    if args.config or (overrides and not args.scored_as) or args.fold is not None or args.minutes is not None \
+            or args.dataset_dir:
+        raise SystemExit(f"experiment: {path}: --evaluate_only takes the recipe recorded there; give only the run name "
+                         "(and evaluation overrides with --scored-as)")
     return json.loads(path.read_text())
 
 

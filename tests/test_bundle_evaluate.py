@@ -12,6 +12,7 @@ import torch
 from conftest import run_bundle
 
 from catseg3d.engines import latest_checkpoint
+from catseg3d.inference import remove_small_components
 from catseg3d.io import load_datalist, read_nifti
 from catseg3d.metrics import percentile_hausdorff
 from catseg3d.networks import PAPER_FEATURES, PaperUNet
@@ -47,18 +48,34 @@ def test_evaluating_without_mirrored_borders(trained_bundle, small_dataset):
     assert not np.allclose(np.nanmean(mirrored, axis=0), got, atol=1e-6)
 
 
+def test_evaluating_with_min_size_scores_the_cleaned_labels(trained_bundle, small_dataset):
+    """``--min_size 50``: alumina and Pt components under 50 pixels take their surroundings' label
+    before scoring, as ``catseg3d segment --min-size`` writes them."""
+    root, _ = trained_bundle
+    run_bundle("evaluating", CONFIGS, small_dataset, root, "--min_size", "50", "--eval_dir", root / "eval_min50")
+    report = json.loads((root / "eval_min50" / "report.json").read_text())
+    got = [report["metrics"]["dsc"][c]["mean"] for c in ("background", "alumina", "pt")]
+    weights = load(root / "models" / "model.pt")
+    dsc, rhd = independent_scores(weights, small_dataset, flips=[()], min_size=50)
+    np.testing.assert_allclose(got, np.nanmean(dsc, axis=0), atol=1e-4)
+    assert report["rhd_nm"]["alumina"]["95"]["mean"] == pytest.approx(np.nanmean(rhd), rel=1e-3)
+    plain, _ = independent_scores(weights, small_dataset, flips=[()])
+    assert not np.allclose(np.nanmean(plain, axis=0), got, atol=1e-6)  # there were small components to relabel
+
+
 def load(path):
     """A checkpoint file's tensors (CPU, weights only)."""
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def independent_scores(weights, dataset, flips, features=PAPER_FEATURES, border=32):
+def independent_scores(weights, dataset, flips, features=PAPER_FEATURES, border=32, min_size=0):
     """DSC per class and alumina RHD95 per validation image, computed without the bundle.
 
     The U-Net in float32 on image / 255, mirrored outward by ``border`` pixels (numpy, at most
     size - 1); the softmax averaged over the given flips of the image (flipped back), cropped,
-    argmax, DSC in numpy. The network sees slices as MONAI loads NIfTI, in (x, y) order, so the
-    (y, x) arrays are transposed for it.
+    argmax, components under ``min_size`` pixels relabelled (:func:`remove_small_components`, tested
+    on its own in test_segment.py), DSC in numpy. The network sees slices as MONAI loads NIfTI, in
+    (x, y) order, so the (y, x) arrays are transposed for it.
     """
     network = PaperUNet(features=features).eval()
     network.load_state_dict(weights)
@@ -73,6 +90,9 @@ def independent_scores(weights, dataset, flips, features=PAPER_FEATURES, border=
                                 for f in flips)
         pred = probabilities.argmax(1)[0].numpy().T[borders[0]:borders[0] + truth.shape[0],
                                                      borders[1]:borders[1] + truth.shape[1]]
+        pred = np.ascontiguousarray(pred)
+        if min_size:
+            remove_small_components(pred, min_size)
         dsc.append([2 * ((pred == c) & (truth == c)).sum() / ((pred == c).sum() + (truth == c).sum())
                     for c in range(3)])
         rhd.append(percentile_hausdorff(pred == 1, truth == 1, (95,), (0.12, 0.12))[0])

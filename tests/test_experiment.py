@@ -52,6 +52,22 @@ def test_a_run_logs_the_numbers_of_its_evaluation_report(small_dataset, tmp_path
     relogged = [json.loads(line) for line in (record / "results.jsonl").read_text().splitlines()]
     assert relogged == logged
 
+    # scored again with an evaluation override, recorded under another name: the run's rows stay
+    cleaned = subprocess.run([*command[:3], "--evaluate_only", "--scored-as", "tiny_min50", "--runs", str(runs),
+                              "--record", str(record), "--", "--min_size", "50"], cwd=REPO, capture_output=True,
+                             text=True, timeout=900)
+    assert cleaned.returncode == 0, (cleaned.stdout + cleaned.stderr)[-3000:]
+    rows = [json.loads(line) for line in (record / "results.jsonl").read_text().splitlines()]
+    assert rows[:4] == logged and [r["name"] for r in rows[4:]] == ["tiny_min50"] * 4
+    for row, folder in zip(rows[4:], ("eval", "eval_tta", "eval_last", "eval_last_tta")):
+        report = json.loads((runs / "tiny_min50" / folder / "report.json").read_text())
+        assert row["evaluation_overrides"] == ["--min_size", "50"] and row["fold"] == 0
+        assert row["dsc_pt"] == report["metrics"]["dsc"]["pt"]["mean"]
+        assert (record / "tiny_min50" / f"{folder}.csv").read_text() == (
+            runs / "tiny_min50" / folder / "per_image.csv").read_text()
+    assert any(r["dsc_alumina"] != o["dsc_alumina"] for r, o in zip(rows[4:], logged))  # small components relabelled
+    assert not (runs / "tiny_min50" / "models").exists()  # the network scored is the run's
+
     retrain = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert retrain.returncode == 1 and retrain.stderr.strip() == (
         f"experiment: {runs}/tiny/models: holds a trained run already; choose another name "

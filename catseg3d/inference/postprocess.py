@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
+
 import numpy as np
+from monai.config import KeysCollection
+from monai.transforms import MapTransform
+from monai.utils import convert_to_dst_type, convert_to_numpy
 from scipy import ndimage
 
 
@@ -42,3 +47,39 @@ def remove_small_components(labels: np.ndarray, min_size: int, background: int =
                 labels[box][component] = np.bincount(around).argmax()
                 removed += 1
     return removed
+
+
+class RemoveSmallComponentsd(MapTransform):
+    """Dictionary transform: :func:`remove_small_components` on channel-first label maps.
+
+    For a MONAI post-processing chain (after ``AsDiscreted(argmax=True)``, before one-hot), so that
+    a workflow scores or writes what ``catseg3d segment --min-size`` writes.
+
+    Args:
+        keys: keys of ``(1, *spatial)`` label maps (class indices, any numeric dtype; 2 or 3
+            spatial axes in any order: the connectivity is the same along every axis).
+        min_size: smallest component kept, in pixels (voxels in 3D); 0 or 1 leaves the labels
+            as they are.
+        allow_missing_keys: do not raise for a missing key.
+
+    Raises:
+        ValueError: a label map with more than one channel.
+    """
+
+    def __init__(self, keys: KeysCollection, min_size: int, allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.min_size = int(min_size)
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
+        d = dict(data)
+        if self.min_size <= 1:
+            return d
+        for key in self.key_iterator(d):
+            labels = d[key]
+            if labels.shape[0] != 1:
+                raise ValueError(f"RemoveSmallComponentsd: {key!r} holds {labels.shape[0]} channels; it needs one "
+                                 "channel of class indices (argmax first)")
+            array = convert_to_numpy(labels[0]).astype(np.int64)
+            remove_small_components(array, self.min_size)
+            d[key] = convert_to_dst_type(array[None], labels)[0]
+        return d
