@@ -22,6 +22,7 @@ the other's epoch chosen by validation, ``eval``); the summary is then ``NAME_cv
     python scripts/cross_validation.py best64 --reference best64 --images val_   # the 15 patches only
     python scripts/cross_validation.py best64_elastic --folds 2 --against best64  # paired, folds 0-1
     python scripts/cross_validation.py best180 --folds 4 --against best64 --against-evaluation eval
+    python scripts/cross_validation.py best180_min10 --first-fold 1 --folds 2 --against best180  # folds 1-2
 
 Prints a Markdown table and writes ``RECORD/NAME_cv.json``.
 """
@@ -108,14 +109,14 @@ def agree(reference: dict, pooled: dict) -> bool | None:
     return abs(reference["mean"] - pooled["mean"]) <= pooled["ci95"]
 
 
-def cross_validate(record: Path, name: str, folds: int, reference: str | None, evaluation: str,
+def cross_validate(record: Path, name: str, folds: range, reference: str | None, evaluation: str,
                    images: str = "", against: str | None = None, against_evaluation: str | None = None) -> dict:
     """The pooled folds, each fold's means, the reference run and the paired differences from the
     folds of ``against`` (their evaluation folder ``against_evaluation``, by default the same) for one
     evaluation folder (only the images whose name starts with ``images``)."""
-    per_fold = [read_scores(record / f"{name}_fold{k}" / f"{evaluation}.csv", images) for k in range(folds)]
+    per_fold = [read_scores(record / f"{name}_fold{k}" / f"{evaluation}.csv", images) for k in folds]
     pooled = summarize(per_fold)
-    result = {"evaluation": evaluation, "folds": folds, "n_images": sum(len(s["dsc_background"]) for s in per_fold),
+    result = {"evaluation": evaluation, "folds": list(folds), "n_images": sum(len(s["dsc_background"]) for s in per_fold),
               "cross_validation": pooled,
               "fold_means": [{c: float(np.nanmean(s[c])) if np.isfinite(s[c]).any() else math.nan for c in COLUMNS}
                              for s in per_fold]}
@@ -126,7 +127,7 @@ def cross_validate(record: Path, name: str, folds: int, reference: str | None, e
         result["agrees"] = {c: agree(ref[c], pooled[c]) for c in COLUMNS}
     if against:
         other_evaluation = against_evaluation or evaluation
-        paths = [record / f"{against}_fold{k}" / f"{other_evaluation}.csv" for k in range(folds)]
+        paths = [record / f"{against}_fold{k}" / f"{other_evaluation}.csv" for k in folds]
         result["against"] = against if other_evaluation == evaluation else f"{against} {other_evaluation}"
         result["paired"] = paired_differences(per_fold, [read_scores(p, images) for p in paths], paths)
     return result
@@ -142,7 +143,8 @@ def markdown(results: list[dict], name: str, reference: str | None) -> str:
         return "" if math.isnan(s["mean"]) else f"{s['mean']:.3f} ± {s['ci95']:.3f}{undefined}"
 
     for r in results:
-        lines.append(f"| {r['evaluation']} | {name}: {r['folds']} folds, {r['n_images']} held-out images | "
+        folds = r["folds"]
+        lines.append(f"| {r['evaluation']} | {name}: folds {folds[0]}-{folds[-1]}, {r['n_images']} held-out images | "
                      + " | ".join(cell(r["cross_validation"][c]) for c in SHOWN) + " |")
         if reference:
             lines.append(f"| {r['evaluation']} | {reference}: {r['reference_n_images']} validation images | "
@@ -157,8 +159,9 @@ def markdown(results: list[dict], name: str, reference: str | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("name", help="the folds are the runs NAME_fold0 .. NAME_fold{K-1}")
-    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("name", help="the folds are the runs NAME_fold{F} .. NAME_fold{F+K-1}")
+    parser.add_argument("--folds", type=int, default=5, help="K, the number of folds (default 5)")
+    parser.add_argument("--first-fold", type=int, default=0, help="F, the first fold (default 0)")
     parser.add_argument("--reference", help="the recipe's run on the 15 validation patches")
     parser.add_argument("--evaluations", nargs="+", default=["eval_last", "eval_last_tta", "eval", "eval_tta"],
                         help="evaluation folders of each run (default: last and best epoch, without and with TTA)")
@@ -171,7 +174,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.against_evaluation and not args.against:
         parser.error("--against-evaluation needs --against")
-    results = [cross_validate(args.record, args.name, args.folds, args.reference, e, args.images, args.against,
+    folds = range(args.first_fold, args.first_fold + args.folds)
+    results = [cross_validate(args.record, args.name, folds, args.reference, e, args.images, args.against,
                               args.against_evaluation) for e in args.evaluations]
     suffix = ("_" + args.images.strip("_") if args.images else "") + (
         f"_against_{args.against_evaluation}" if args.against_evaluation else "")

@@ -98,6 +98,24 @@ def test_a_missing_fold_is_named_in_one_line(tmp_path):
     assert not (tmp_path / "demo_cv.json").exists()
 
 
+def test_first_fold_pools_a_later_run_of_folds(tmp_path):
+    """--first-fold 1 --folds 2 reads folds 1 and 2 only (there is no fold 0 here)."""
+    rng = np.random.default_rng(3)
+    folds = {k: rng.uniform(0.5, 1.0, (3, len(COLUMNS))) for k in (1, 2, 3)}
+    for k, values in folds.items():
+        write_scores(tmp_path / f"demo_fold{k}" / "eval_last.csv", values)
+    result = subprocess.run([sys.executable, "scripts/cross_validation.py", "demo", "--first-fold", "1", "--folds", "2",
+                             "--record", str(tmp_path), "--evaluations", "eval_last"],
+                            cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "demo_cv.json").read_text(), parse_constant=pytest.fail)[0]
+    assert summary["folds"] == [1, 2] and summary["n_images"] == 6
+    pooled = np.vstack([folds[1], folds[2]])
+    for j, column in enumerate(COLUMNS):
+        assert np.isclose(summary["cross_validation"][column]["mean"], pooled[:, j].mean())
+    assert "demo: folds 1-2, 6 held-out images" in result.stdout
+
+
 def test_against_gives_paired_differences_on_the_same_images(tmp_path):
     """Fold k of one recipe against fold k of another, images matched by name whatever their order;
     a pair with an undefined score is left out; the shift drawn for alumina DSC is significant."""
