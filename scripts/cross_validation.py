@@ -15,7 +15,7 @@ leave out images where the class is in only one of prediction and truth; they ar
 those where either score is undefined left out); a difference whose CI excludes 0 is marked. Pairs
 see through the spread between images that makes two separate CIs overlap. ``--against-evaluation
 EVAL`` pairs each of NAME's evaluations with OTHER's folder EVAL (e.g. a recipe's last epoch against
-the other's epoch chosen by validation, ``eval``); the summary is then ``NAME_cv_against_EVAL.json``.
+the other's epoch chosen by validation, ``eval``).
 
     python scripts/cross_validation.py best64 --reference best64
     python scripts/cross_validation.py best64 --reference best64 --evaluations eval_last eval_last_tta
@@ -24,7 +24,9 @@ the other's epoch chosen by validation, ``eval``); the summary is then ``NAME_cv
     python scripts/cross_validation.py best180 --folds 4 --against best64 --against-evaluation eval
     python scripts/cross_validation.py best180_min10 --first-fold 1 --folds 2 --against best180  # folds 1-2
 
-Prints a Markdown table and writes ``RECORD/NAME_cv.json``.
+Prints a Markdown table and writes ``RECORD/NAME_cv[_IMAGES][_foldsF-L][_against_OTHER[_EVAL]].json`` (the
+folds part where they are not all five, 0-4), so that a screen on some folds or a comparison does not
+replace the recipe's summary.
 """
 
 from __future__ import annotations
@@ -166,7 +168,7 @@ def main() -> None:
     parser.add_argument("--evaluations", nargs="+", default=["eval_last", "eval_last_tta", "eval", "eval_tta"],
                         help="evaluation folders of each run (default: last and best epoch, without and with TTA)")
     parser.add_argument("--images", default="", help="only images whose name starts with this (val_: the 15 patches)")
-    parser.add_argument("--against", help="another recipe's folds OTHER_fold0..: per-image paired differences")
+    parser.add_argument("--against", help="another recipe's folds (the same F..F+K-1): per-image paired differences")
     parser.add_argument("--against-evaluation", help="OTHER's evaluation folder paired with each of NAME's "
                         "(default: the same folder)")
     parser.add_argument("--record", type=Path, default=REPO / "docs" / "experiments",
@@ -174,11 +176,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.against_evaluation and not args.against:
         parser.error("--against-evaluation needs --against")
+    if args.folds < 1 or args.first_fold < 0:
+        parser.error("--folds needs at least 1 and --first-fold at least 0")
     folds = range(args.first_fold, args.first_fold + args.folds)
     results = [cross_validate(args.record, args.name, folds, args.reference, e, args.images, args.against,
                               args.against_evaluation) for e in args.evaluations]
     suffix = ("_" + args.images.strip("_") if args.images else "") + (
-        f"_against_{args.against_evaluation}" if args.against_evaluation else "")
+        f"_folds{folds[0]}-{folds[-1]}" if folds != range(5) else "") + (
+        f"_against_{args.against}" if args.against else "") + (
+        f"_{args.against_evaluation}" if args.against_evaluation else "")
     summary = args.record / f"{args.name}_cv{suffix}.json"
     write_json(summary, results)
     print(markdown(results, args.name, args.reference))

@@ -40,7 +40,7 @@ import torch
 
 from catseg3d.engines import completed_epochs, latest_checkpoint
 from catseg3d.io.atomic import write_text
-from catseg3d.io.jsonfile import write_json
+from catseg3d.io.jsonfile import json_safe, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = ("background", "alumina", "pt")
@@ -100,8 +100,9 @@ def main() -> None:
     parser.add_argument("--evaluate_only", action="store_true",
                         help="score a trained run again with the recipe recorded in its training.json")
     parser.add_argument("--scored-as", metavar="NAME2",
-                        help="with --evaluate_only: record the scores under NAME2, and take the overrides after -- "
-                             "as evaluation overrides (e.g. --min_size 16); the run's own record stays")
+                        help="with --evaluate_only: record the scores under NAME2 (not a trained run), and take the "
+                             "overrides after -- as evaluation overrides (e.g. --min_size 16); the run's own record "
+                             "stays")
     argv = sys.argv[1:]
     split = argv.index("--") if "--" in argv else len(argv)
     args, overrides = parser.parse_args(argv[:split]), argv[split + 1:]  # after --: bundle overrides
@@ -113,13 +114,17 @@ def main() -> None:
         parser.error("a run name is needed")
     if args.scored_as and not args.evaluate_only:
         parser.error("--scored-as needs --evaluate_only")
+    if args.scored_as and not overrides:
+        parser.error("--scored-as needs evaluation overrides after --")
+    if args.scored_as and (args.scored_as == args.name or (args.runs / args.scored_as / "training.json").is_file()):
+        parser.error(f"--scored-as {args.scored_as}: a trained run's name; its record would be replaced")
     root, name = args.runs / args.name, args.scored_as or args.name
     run = recorded_run(root, args, overrides) if args.evaluate_only else train(root, args, overrides)
     evaluation_overrides = overrides if args.scored_as else []
     if evaluation_overrides:
         run = {**run, "evaluation_overrides": evaluation_overrides}
     configs = ["bundle/configs/train.yaml", *run["configs"]]
-    logged = []
+    logged, per_image = [], {}
     for checkpoint in ("best", "last"):
         for tta in (False, True):
             eval_dir = args.runs / name / ("eval" + ("_last" if checkpoint == "last" else "") + ("_tta" if tta else ""))
@@ -129,10 +134,13 @@ def main() -> None:
             subprocess.run(evaluate, cwd=REPO, check=True)
             report = json.loads((eval_dir / "report.json").read_text())
             logged.append(row(name, {**run, "checkpoint": checkpoint, "tta": tta}, report))
-            (args.record / name).mkdir(parents=True, exist_ok=True)
-            write_text(args.record / name / f"{eval_dir.name}.csv", (eval_dir / "per_image.csv").read_text())
+            per_image[eval_dir.name] = (eval_dir / "per_image.csv").read_text()
+    # the record changes only once every evaluation has succeeded: its scores and rows stay one set
+    (args.record / name).mkdir(parents=True, exist_ok=True)
+    for evaluation, text in per_image.items():
+        write_text(args.record / name / f"{evaluation}.csv", text)
     kept = [r for r in read_rows(results) if r["name"] != name]
-    write_text(results, "".join(json.dumps(r) + "\n" for r in [*kept, *logged]))
+    write_text(results, "".join(json.dumps(json_safe(r), allow_nan=False) + "\n" for r in [*kept, *logged]))
     print(markdown(logged))
 
 

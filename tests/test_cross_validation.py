@@ -50,7 +50,7 @@ def test_folds_are_pooled_over_images_and_compared_with_the_reference(tmp_path):
 
     result = run(tmp_path, "--reference", "demo_ref")
     assert result.returncode == 0, result.stderr
-    summary = json.loads((tmp_path / "demo_cv.json").read_text(), parse_constant=pytest.fail)[0]  # strict JSON
+    summary = json.loads((tmp_path / "demo_cv_folds0-2.json").read_text(), parse_constant=pytest.fail)[0]  # strict JSON
     pooled = np.vstack(folds)
     assert summary["n_images"] == 12 and summary["reference_n_images"] == 5
     for j, column in enumerate(COLUMNS):
@@ -82,7 +82,7 @@ def test_images_selects_patches_by_name(tmp_path):
         write_scores(tmp_path / f"demo_fold{k}" / "eval_last.csv", values, names=fold_names)
     result = run(tmp_path, "--images", "val_")
     assert result.returncode == 0, result.stderr
-    summary = json.loads((tmp_path / "demo_cv_val.json").read_text(), parse_constant=pytest.fail)[0]
+    summary = json.loads((tmp_path / "demo_cv_val_folds0-2.json").read_text(), parse_constant=pytest.fail)[0]
     chosen = np.vstack([folds[0][[1, 3]], folds[2][[0, 1]]])
     assert summary["n_images"] == 4 and summary["fold_means"][1]["dsc_pt"] is None  # fold 1 holds none
     for j, column in enumerate(COLUMNS):
@@ -95,7 +95,7 @@ def test_a_missing_fold_is_named_in_one_line(tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip() == (f"cross_validation: {tmp_path}/demo_fold1/eval_last.csv: "
                                      "no per-image scores; score the run with scripts/experiment.py")
-    assert not (tmp_path / "demo_cv.json").exists()
+    assert not list(tmp_path.glob("*.json"))
 
 
 def test_first_fold_pools_a_later_run_of_folds(tmp_path):
@@ -108,7 +108,7 @@ def test_first_fold_pools_a_later_run_of_folds(tmp_path):
                              "--record", str(tmp_path), "--evaluations", "eval_last"],
                             cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    summary = json.loads((tmp_path / "demo_cv.json").read_text(), parse_constant=pytest.fail)[0]
+    summary = json.loads((tmp_path / "demo_cv_folds1-2.json").read_text(), parse_constant=pytest.fail)[0]
     assert summary["folds"] == [1, 2] and summary["n_images"] == 6
     pooled = np.vstack([folds[1], folds[2]])
     for j, column in enumerate(COLUMNS):
@@ -134,7 +134,7 @@ def test_against_gives_paired_differences_on_the_same_images(tmp_path):
                      names=[names[k][i] for i in order])
     result = run(tmp_path, "--against", "other")
     assert result.returncode == 0, result.stderr
-    paired = json.loads((tmp_path / "demo_cv.json").read_text(), parse_constant=pytest.fail)[0]["paired"]
+    paired = json.loads((tmp_path / "demo_cv_folds0-2_against_other.json").read_text(), parse_constant=pytest.fail)[0]["paired"]
     differences = np.vstack(mine) - np.vstack(theirs)
     for j, column in enumerate(COLUMNS):
         finite = differences[:, j][np.isfinite(differences[:, j])]
@@ -155,7 +155,7 @@ def test_against_runs_scored_on_other_images_fails_in_one_line(tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip() == (f"cross_validation: {tmp_path}/other_fold0/eval_last.csv: "
                                      "other images than the run compared with (b)")
-    assert not (tmp_path / "demo_cv.json").exists()
+    assert not list(tmp_path.glob("*.json"))
 
 
 def test_against_evaluation_pairs_with_the_other_runs_named_folder(tmp_path):
@@ -170,8 +170,8 @@ def test_against_evaluation_pairs_with_the_other_runs_named_folder(tmp_path):
         write_scores(tmp_path / f"other_fold{k}" / "eval_last.csv", np.zeros((4, len(COLUMNS))))
     result = run(tmp_path, "--against", "other", "--against-evaluation", "eval")
     assert result.returncode == 0, result.stderr
-    assert not (tmp_path / "demo_cv.json").exists()
-    paired = json.loads((tmp_path / "demo_cv_against_eval.json").read_text())[0]["paired"]
+    assert [p.name for p in tmp_path.glob("*.json")] == ["demo_cv_folds0-2_against_other_eval.json"]
+    paired = json.loads((tmp_path / "demo_cv_folds0-2_against_other_eval.json").read_text())[0]["paired"]
     differences = np.vstack(mine) - np.vstack(chosen)
     for j, column in enumerate(COLUMNS):
         assert np.isclose(paired[column]["mean"], differences[:, j].mean()), column
@@ -179,3 +179,11 @@ def test_against_evaluation_pairs_with_the_other_runs_named_folder(tmp_path):
     alone = subprocess.run([sys.executable, "scripts/cross_validation.py", "demo", "--against-evaluation", "eval",
                             "--record", str(tmp_path)], cwd=REPO, capture_output=True, text=True)
     assert alone.returncode == 2 and "--against-evaluation needs --against" in alone.stderr
+
+
+@pytest.mark.parametrize("folds", [["--folds", "0"], ["--first-fold", "-1"]])
+def test_an_empty_or_negative_fold_range_is_refused(tmp_path, folds):
+    result = subprocess.run([sys.executable, "scripts/cross_validation.py", "demo", *folds, "--record", str(tmp_path)],
+                            cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 2 and "--folds needs at least 1 and --first-fold at least 0" in result.stderr
+    assert not list(tmp_path.glob("*.json"))

@@ -88,3 +88,21 @@ def test_evaluating_a_run_that_was_never_trained_fails_in_one_line(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip() == f"experiment: {tmp_path}/never/training.json: no trained run to evaluate"
     assert not (tmp_path / "results.jsonl").exists()
+
+
+@pytest.mark.parametrize("scored_as, overrides, error", [
+    ("trained", ["--", "--min_size", "16"], "--scored-as trained: a trained run's name; its record would be replaced"),
+    ("tiny", ["--", "--min_size", "16"], "--scored-as tiny: a trained run's name; its record would be replaced"),
+    ("tiny_min16", [], "--scored-as needs evaluation overrides after --"),
+])
+def test_scored_as_names_a_new_record_of_an_evaluation_override(tmp_path, scored_as, overrides, error):
+    """--scored-as never replaces a trained run's rows (its own or another's), and without an
+    override it would only copy the run's scores under a new name."""
+    for run in ("tiny", "trained"):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "training.json").write_text("{}")
+    result = subprocess.run([sys.executable, "scripts/experiment.py", "tiny", "--evaluate_only", "--scored-as",
+                             scored_as, "--runs", str(tmp_path), "--record", str(tmp_path), *overrides], cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].endswith(error)
+    assert not (tmp_path / "results.jsonl").exists()

@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 import torch
 from conftest import REPO
+from monai.data import MetaTensor
 from monai.inferers import SlidingWindowInferer
 
 from catseg3d.cli.main import main
 from catseg3d.inference.model import load_segmentation_model
+from catseg3d.inference import RemoveSmallComponentsd
 from catseg3d.inference.postprocess import remove_small_components
 from catseg3d.inference.predictor import Predictor, spline_window
 from catseg3d.io import Volume, load_datalist, read_nifti, write_nifti
@@ -295,7 +297,8 @@ def test_uint8_input_uses_the_training_range(bundle2d, tmp_path):
     np.testing.assert_array_equal(read_labels(out)[0], whole_slice_labels(array / 255, network))
 
 
-def test_min_size_relabels_small_components_by_their_surroundings():
+def specks():
+    """(z, y, x) labels with three components under 3 voxels, and the labels once they are cleaned."""
     labels = np.zeros((12, 12, 12), dtype=np.uint8)
     labels[:, :, 6:] = 1  # alumina half
     labels[2:6, 2:6, 6:10] = 2  # a 64-voxel Pt particle on the alumina: kept
@@ -304,8 +307,29 @@ def test_min_size_relabels_small_components_by_their_surroundings():
     labels[1, 1, 1:3] = 1  # a 2-voxel alumina speck in the background: becomes background
     expected = labels.copy()
     expected[9, 9, 9], expected[9, 9, 1], expected[1, 1, 1:3] = 1, 0, 0
+    return labels, expected
+
+
+def test_min_size_relabels_small_components_by_their_surroundings():
+    labels, expected = specks()
     assert remove_small_components(labels, 3) == 3
     np.testing.assert_array_equal(labels, expected)
+
+
+def test_remove_small_components_dict_transform_keeps_type_and_metadata():
+    """The post-processing step of the evaluating workflow: a channel-first float MetaTensor (what
+    AsDiscreted's argmax gives) comes back cleaned, as float, with its affine; other keys untouched."""
+    labels, expected = specks()
+    pred = MetaTensor(torch.as_tensor(labels[None], dtype=torch.float32), affine=torch.diag(
+        torch.tensor([0.2, 0.12, 0.12, 1.0], dtype=torch.float64)))
+    out = RemoveSmallComponentsd("pred", min_size=3)({"pred": pred, "label": pred})
+    assert isinstance(out["pred"], MetaTensor) and out["pred"].dtype == torch.float32 and out["pred"].shape == pred.shape
+    np.testing.assert_array_equal(out["pred"][0].numpy(), expected)
+    torch.testing.assert_close(out["pred"].affine, pred.affine)
+    assert out["label"] is pred and np.array_equal(pred[0].numpy(), labels)  # the input is not changed
+    assert RemoveSmallComponentsd("pred", min_size=1)({"pred": pred})["pred"] is pred  # 0 or 1: nothing to do
+    with pytest.raises(ValueError, match="'pred' holds 2 channels"):
+        RemoveSmallComponentsd("pred", min_size=3)({"pred": torch.cat([pred, pred])})
 
 
 def test_min_size_option(bundle2d, volume, tmp_path):
