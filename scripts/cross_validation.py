@@ -182,7 +182,7 @@ def main() -> None:
     results = [cross_validate(args.record, args.name, folds, args.reference, e, args.images, args.against,
                               args.against_evaluation) for e in args.evaluations]
     suffix = ("_" + args.images.strip("_") if args.images else "") + (
-        f"_folds{folds[0]}-{folds[-1]}" if folds != range(5) else "") + (
+        f"_folds{folds[0]}-{folds[-1]}" if folds != range(parser.get_default("folds")) else "") + (
         f"_against_{args.against}" if args.against else "") + (
         f"_{args.against_evaluation}" if args.against_evaluation else "")
     summary = args.record / f"{args.name}_cv{suffix}.json"

@@ -116,7 +116,7 @@ def main() -> None:
         parser.error("--scored-as needs --evaluate_only")
     if args.scored_as and not overrides:
         parser.error("--scored-as needs evaluation overrides after --")
-    if args.scored_as and (args.scored_as == args.name or (args.runs / args.scored_as / "training.json").is_file()):
+    if args.scored_as and (args.runs / args.scored_as / "training.json").is_file():  # NAME's own too: it is trained
         parser.error(f"--scored-as {args.scored_as}: a trained run's name; its record would be replaced")
     root, name = args.runs / args.name, args.scored_as or args.name
     run = recorded_run(root, args, overrides) if args.evaluate_only else train(root, args, overrides)

@@ -18,8 +18,8 @@ from monai.data import MetaTensor
 from monai.inferers import SlidingWindowInferer
 
 from catseg3d.cli.main import main
-from catseg3d.inference.model import load_segmentation_model
 from catseg3d.inference import RemoveSmallComponentsd
+from catseg3d.inference.model import load_segmentation_model
 from catseg3d.inference.postprocess import remove_small_components
 from catseg3d.inference.predictor import Predictor, spline_window
 from catseg3d.io import Volume, load_datalist, read_nifti, write_nifti
