@@ -70,14 +70,17 @@ def read_scores(path: Path, images: str = "") -> dict[str, np.ndarray]:
 def summarize(scores: list[dict[str, np.ndarray]]) -> dict[str, dict]:
     """Mean ± 95 % CI of every column over the images of all given score tables together; an RHD
     column also counts its undefined images (left out of its mean, as in the evaluation report), and
-    Pt DSC counts the images without Pt and those of them where Pt was predicted (DSC 0)."""
+    Pt DSC counts the images without Pt and those of them where Pt was predicted (DSC 0). Pt DSC and
+    precision also carry ``with_pt``: mean ± CI over the images with Pt in the truth only."""
     summary = {c: mean_ci95(np.concatenate([s[c] for s in scores])) for c in COLUMNS}
     for column, status in STATUS.items():
         summary[column]["n_undefined"] = int(sum((s[status] == "undefined").sum() for s in scores))
-    # images without Pt in the truth (recall undefined): Pt DSC is 0 where Pt is predicted there
+    # images without Pt in the truth (recall undefined): Pt DSC and precision are 0 where Pt is predicted there
     without_pt = [np.isnan(s["recall_pt"]) for s in scores]
     summary["dsc_pt"]["n_without_pt"] = int(sum(w.sum() for w in without_pt))
     summary["dsc_pt"]["n_false_pt"] = int(sum((s["dsc_pt"][w] == 0).sum() for s, w in zip(scores, without_pt)))
+    for column in ("dsc_pt", "precision_pt"):
+        summary[column]["with_pt"] = mean_ci95(np.concatenate([s[column][~w] for s, w in zip(scores, without_pt)]))
     return summary
 
 
@@ -142,6 +145,8 @@ def markdown(results: list[dict], name: str, reference: str | None) -> str:
         undefined = f" ({s['n_undefined']} undefined)" if s.get("n_undefined") else ""
         if s.get("n_without_pt"):
             undefined = f" ({s['n_false_pt']} of {s['n_without_pt']} Pt-free images with false Pt: 0)"
+        if "with_pt" in s and s["with_pt"]["n"] < s["n"]:  # scores of 0 on Pt-free images are in the mean
+            undefined += f" (images with Pt: {s['with_pt']['mean']:.3f} ± {s['with_pt']['ci95']:.3f})"
         return "" if math.isnan(s["mean"]) else f"{s['mean']:.3f} ± {s['ci95']:.3f}{undefined}"
 
     for r in results:

@@ -69,7 +69,15 @@ def test_folds_are_pooled_over_images_and_compared_with_the_reference(tmp_path):
     assert summary["cross_validation"]["rhd90_nm_alumina"]["n_undefined"] == 0
     assert summary["cross_validation"]["dsc_pt"]["n_without_pt"] == 2
     assert summary["cross_validation"]["dsc_pt"]["n_false_pt"] == 1
-    assert "(1 of 2 Pt-free images with false Pt: 0)" in result.stdout
+    with_pt = np.isfinite(pooled[:, pt_recall])  # the images with Pt in the truth
+    for column in ("dsc_pt", "precision_pt"):
+        values = pooled[with_pt, COLUMNS.index(column)]
+        got = summary["cross_validation"][column]["with_pt"]
+        assert got["n"] == 10 and np.isclose(got["mean"], values.mean())
+        assert np.isclose(got["ci95"], 1.96 * values.std(ddof=1) / np.sqrt(values.size))
+    dsc_with_pt = summary["cross_validation"]["dsc_pt"]["with_pt"]
+    assert (f"(1 of 2 Pt-free images with false Pt: 0) (images with Pt: {dsc_with_pt['mean']:.3f} ± "
+            f"{dsc_with_pt['ci95']:.3f})") in result.stdout
     assert not any(summary["agrees"].values())  # the reference was drawn far below the folds
     assert "(outside)" in result.stdout and "12 held-out images" in result.stdout and "(1 undefined)" in result.stdout
 
