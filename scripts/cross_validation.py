@@ -71,7 +71,8 @@ def summarize(scores: list[dict[str, np.ndarray]]) -> dict[str, dict]:
     """Mean ± 95 % CI of every column over the images of all given score tables together; an RHD
     column also counts its undefined images (left out of its mean, as in the evaluation report), and
     Pt DSC counts the images without Pt and those of them where Pt was predicted (DSC 0). Pt DSC and
-    precision also carry ``with_pt``: mean ± CI over the images with Pt in the truth only."""
+    precision also carry ``with_pt``: their mean, CI and n over the images with Pt in the truth only
+    (those whose Pt recall is defined)."""
     summary = {c: mean_ci95(np.concatenate([s[c] for s in scores])) for c in COLUMNS}
     for column, status in STATUS.items():
         summary[column]["n_undefined"] = int(sum((s[status] == "undefined").sum() for s in scores))

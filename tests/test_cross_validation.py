@@ -38,9 +38,10 @@ def test_folds_are_pooled_over_images_and_compared_with_the_reference(tmp_path):
     folds = [rng.uniform(0.8, 1.0, (n, len(COLUMNS))) for n in (4, 5, 3)]
     folds[1][2, 2] = np.nan  # a score left undefined
     folds[2][0, -1] = np.nan  # Pt in one of prediction and truth only: its RHD is undefined, and counted
-    pt_dsc, pt_recall = COLUMNS.index("dsc_pt"), COLUMNS.index("recall_pt")
-    folds[2][0, [pt_dsc, pt_recall]] = 0.0, np.nan  # no Pt in the truth, Pt predicted: DSC 0
-    folds[0][3, [pt_dsc, pt_recall]] = np.nan, np.nan  # no Pt in either
+    pt_dsc, pt_precision, pt_recall = (COLUMNS.index(c) for c in ("dsc_pt", "precision_pt", "recall_pt"))
+    folds[2][0, [pt_dsc, pt_precision, pt_recall]] = 0.0, 0.0, np.nan  # no Pt in the truth, Pt predicted: 0
+    folds[0][3, [pt_dsc, pt_precision, pt_recall]] = np.nan, np.nan, np.nan  # no Pt in either
+    folds[1][4, [pt_dsc, pt_precision, pt_recall]] = 0.0, np.nan, 0.0  # Pt in the truth, none predicted
     for k, values in enumerate(folds):
         write_scores(tmp_path / f"demo_fold{k}" / "eval_last.csv", values,
                      ["undefined", "defined", "defined"] if k == 2 else None)
@@ -69,15 +70,19 @@ def test_folds_are_pooled_over_images_and_compared_with_the_reference(tmp_path):
     assert summary["cross_validation"]["rhd90_nm_alumina"]["n_undefined"] == 0
     assert summary["cross_validation"]["dsc_pt"]["n_without_pt"] == 2
     assert summary["cross_validation"]["dsc_pt"]["n_false_pt"] == 1
-    with_pt = np.isfinite(pooled[:, pt_recall])  # the images with Pt in the truth
-    for column in ("dsc_pt", "precision_pt"):
+    with_pt = np.isfinite(pooled[:, pt_recall])  # the images with Pt in the truth: 10, one with none predicted
+    for column, n in (("dsc_pt", 10), ("precision_pt", 9)):  # precision is undefined where no Pt is predicted
         values = pooled[with_pt, COLUMNS.index(column)]
+        values = values[np.isfinite(values)]
         got = summary["cross_validation"][column]["with_pt"]
-        assert got["n"] == 10 and np.isclose(got["mean"], values.mean())
+        assert got["n"] == n == values.size and np.isclose(got["mean"], values.mean())
         assert np.isclose(got["ci95"], 1.96 * values.std(ddof=1) / np.sqrt(values.size))
-    dsc_with_pt = summary["cross_validation"]["dsc_pt"]["with_pt"]
-    assert (f"(1 of 2 Pt-free images with false Pt: 0) (images with Pt: {dsc_with_pt['mean']:.3f} ± "
-            f"{dsc_with_pt['ci95']:.3f})") in result.stdout
+    cells = {c: summary["cross_validation"][c]["with_pt"] for c in ("dsc_pt", "precision_pt")}
+    folds_row, reference_row = result.stdout.splitlines()[2:4]
+    assert (f"(1 of 2 Pt-free images with false Pt: 0) (images with Pt: {cells['dsc_pt']['mean']:.3f} ± "
+            f"{cells['dsc_pt']['ci95']:.3f})") in folds_row
+    assert f"(images with Pt: {cells['precision_pt']['mean']:.3f} ± {cells['precision_pt']['ci95']:.3f})" in folds_row
+    assert "images with Pt" not in reference_row  # Pt in the truth of every reference image
     assert not any(summary["agrees"].values())  # the reference was drawn far below the folds
     assert "(outside)" in result.stdout and "12 held-out images" in result.stdout and "(1 undefined)" in result.stdout
 
