@@ -45,6 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 COLUMNS = (*(f"{metric}_{c}" for c in ("background", "alumina", "pt") for metric in ("dsc", "precision", "recall")),
            "rhd90_nm_alumina", "rhd90_nm_pt")
 STATUS = {"rhd90_nm_alumina": "rhd_status_alumina", "rhd90_nm_pt": "rhd_status_pt"}  # "undefined": class in one map only
+PARTICLES = ("particles_true_pt", "particles_found_pt", "particles_false_pt")  # absent from older records
 SHOWN = ("dsc_background", "dsc_alumina", "dsc_pt", "precision_pt", "recall_pt", "rhd90_nm_alumina", "rhd90_nm_pt")
 
 
@@ -59,11 +60,14 @@ def read_scores(path: Path, images: str = "") -> dict[str, np.ndarray]:
     missing = [c for c in (*COLUMNS, *STATUS.values()) if rows and c not in rows[0]]
     if not rows or missing:
         raise SystemExit(f"cross_validation: {path}: no rows or missing columns {missing}")
+    has_particles = all(c in rows[0] for c in PARTICLES)
     rows = [r for r in rows if r["name"].startswith(images)]
     try:
         scores = {c: np.array([float(r[c]) for r in rows]) for c in COLUMNS}
     except ValueError as error:
         raise SystemExit(f"cross_validation: {path}: {error}") from None
+    if has_particles:
+        scores.update({c: np.array([int(r[c]) for r in rows]) for c in PARTICLES})
     return {**scores, **{c: np.array([r[c] for r in rows]) for c in (*STATUS.values(), "name")}}
 
 
@@ -82,6 +86,10 @@ def summarize(scores: list[dict[str, np.ndarray]]) -> dict[str, dict]:
     summary["dsc_pt"]["n_false_pt"] = int(sum((s["dsc_pt"][w] == 0).sum() for s, w in zip(scores, without_pt)))
     for column in ("dsc_pt", "precision_pt"):
         summary[column]["with_pt"] = mean_ci95(np.concatenate([s[column][~w] for s, w in zip(scores, without_pt)]))
+    if all(PARTICLES[0] in s for s in scores):
+        true, found, false = (int(sum(s[c].sum() for s in scores)) for c in PARTICLES)
+        summary["pt_particles"] = {"true": true, "found": found, "false": false,
+                                   "recall": found / true if true else math.nan}
     return summary
 
 
@@ -140,7 +148,8 @@ def cross_validate(record: Path, name: str, folds: range, reference: str | None,
 
 
 def markdown(results: list[dict], name: str, reference: str | None) -> str:
-    lines = ["| evaluation | scored on | " + " | ".join(SHOWN) + " |", "|---|---|" + "---|" * len(SHOWN)]
+    lines = ["| evaluation | scored on | " + " | ".join(SHOWN) + " | Pt particles found | false Pt particles |",
+             "|---|---|" + "---|" * (len(SHOWN) + 2)]
 
     def cell(s: dict) -> str:
         undefined = f" ({s['n_undefined']} undefined)" if s.get("n_undefined") else ""
@@ -150,18 +159,25 @@ def markdown(results: list[dict], name: str, reference: str | None) -> str:
             undefined += f" (images with Pt: {s['with_pt']['mean']:.3f} ± {s['with_pt']['ci95']:.3f})"
         return "" if math.isnan(s["mean"]) else f"{s['mean']:.3f} ± {s['ci95']:.3f}{undefined}"
 
+    def particles(summary: dict) -> str:
+        if "pt_particles" not in summary:
+            return " | not recorded | not recorded"
+        p = summary["pt_particles"]
+        recall = f" ({p['recall']:.3f})" if p["true"] else ""
+        return f" | {p['found']} of {p['true']}{recall} | {p['false']}"
+
     for r in results:
         folds = r["folds"]
         lines.append(f"| {r['evaluation']} | {name}: folds {folds[0]}-{folds[-1]}, {r['n_images']} held-out images | "
-                     + " | ".join(cell(r["cross_validation"][c]) for c in SHOWN) + " |")
+                     + " | ".join(cell(r["cross_validation"][c]) for c in SHOWN) + particles(r["cross_validation"]) + " |")
         if reference:
             lines.append(f"| {r['evaluation']} | {reference}: {r['reference_n_images']} validation images | "
                          + " | ".join(cell(r["reference"][c]) + (" (outside)" if r["agrees"][c] is False else "")
-                                      for c in SHOWN) + " |")
+                                      for c in SHOWN) + particles(r["reference"]) + " |")
         if "paired" in r:
             lines.append(f"| {r['evaluation']} | {name} - {r['against']}: paired, same images | "
                          + " | ".join(f"{d['mean']:+.4f} ± {d['ci95']:.4f}" + (" *" if d["significant"] else "")
-                                      for d in (r["paired"][c] for c in SHOWN)) + " |")
+                                      for d in (r["paired"][c] for c in SHOWN)) + " | | |")
     return "\n".join(lines)
 
 

@@ -38,7 +38,8 @@ def small_dataset(genc_prepared, tmp_path_factory) -> Path:
     full = json.loads((genc_prepared / "datalist.json").read_text())
     folder = tmp_path_factory.mktemp("small")
     small = {
-        split: [{k: str(genc_prepared / item[k]) for k in ("image", "label")} for item in full[split][:n]]
+        split: [{**{k: str(genc_prepared / item[k]) for k in ("image", "label")}, "region": item["region"]}
+                for item in full[split][:n]]
         for split, n in (("training", 4), ("validation", 2))
     }
     (folder / "datalist.json").write_text(json.dumps(small))

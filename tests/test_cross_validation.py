@@ -200,3 +200,29 @@ def test_an_empty_or_negative_fold_range_is_refused(tmp_path, folds):
                             cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 2 and "--folds needs at least 1 and --first-fold at least 0" in result.stderr
     assert not list(tmp_path.glob("*.json"))
+
+
+def test_pt_particles_are_summed_over_the_folds_where_recorded(tmp_path):
+    rng = np.random.default_rng(3)
+    counts = []
+    for k, n in enumerate((3, 4, 2)):
+        path = tmp_path / f"demo_fold{k}" / "eval_last.csv"
+        write_scores(path, rng.uniform(0.8, 1.0, (n, len(COLUMNS))))
+        rows = list(csv.reader(path.open()))
+        fold_counts = rng.integers(0, 9, (n, 3))
+        fold_counts[:, 1] = np.minimum(fold_counts[:, 1], fold_counts[:, 0])  # found <= true
+        counts.append(fold_counts)
+        with path.open("w", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow([*rows[0], "particles_true_pt", "particles_found_pt", "particles_false_pt"])
+            writer.writerows([*row, *map(str, c)] for row, c in zip(rows[1:], fold_counts))
+    result = run(tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "demo_cv_folds0-2.json").read_text())[0]["cross_validation"]["pt_particles"]
+    true, found, false = np.vstack(counts).sum(0).tolist()
+    assert summary == {"true": true, "found": found, "false": false, "recall": found / true}
+    assert f"| {found} of {true} ({found / true:.3f}) | {false} |" in result.stdout
+    # an older record without particle columns is summarised without them
+    write_scores(tmp_path / "demo_fold1" / "eval_last.csv", rng.uniform(0.8, 1.0, (4, len(COLUMNS))))
+    older = run(tmp_path)
+    assert older.returncode == 0 and "| not recorded | not recorded |" in older.stdout

@@ -117,22 +117,55 @@ def test_existing_destination_is_refused(genc_src, tmp_path):
     assert not any((tmp_path / "out").iterdir())
 
 
-def test_cross_validation_folds_partition_all_60_patches(genc_prepared, tmp_path):
-    import shutil
+def test_grouped_folds_hold_every_patch_out_once_and_no_twin_of_it_in_training(genc_prepared, tmp_path):
+    import nibabel as nib
 
-    from catseg3d.io import load_datalist
     from catseg3d.io.datalist import fold_datalist_name, write_cross_validation_folds
+    from catseg3d.io.regions import REGION_NCC_THRESHOLD
 
-    every = {item["image"] for key in ("training", "validation") for item in load_datalist(genc_prepared, key)}
+    paper = json.loads((genc_prepared / "datalist.json").read_text())
+    every = [item["image"] for key in ("training", "validation") for item in paper[key]]
+    # similarity computed here, independently: Pearson correlation of the flattened images
+    pixels = np.stack([np.asanyarray(nib.load(genc_prepared / name).dataobj, dtype=np.float64).ravel()
+                       for name in every])
+    ncc = dict(zip(every, np.corrcoef(pixels)))
+    position = {name: i for i, name in enumerate(every)}
+    # the authors' split: 14 of its 15 validation patches have a training twin (a neighbouring slice)
+    twins = [max(ncc[v["image"]][position[t["image"]]] for t in paper["training"]) for v in paper["validation"]]
+    assert sum(t > 0.95 for t in twins) == 14 and twins[0] < 0.7
     held_out = []
     for fold in range(5):
-        training = {item["image"] for item in load_datalist(genc_prepared, "training", fold_datalist_name(fold))}
-        validation = {item["image"] for item in load_datalist(genc_prepared, "validation", fold_datalist_name(fold))}
-        assert len(validation) == 12 and training | validation == every and not training & validation
-        held_out.append(validation)
-    assert set.union(*held_out) == every and sum(map(len, held_out)) == 60  # each patch held out once
+        datalist = json.loads((genc_prepared / fold_datalist_name(fold)).read_text())
+        training = [item["image"] for item in datalist["training"]]
+        validation = [item["image"] for item in datalist["validation"]]
+        assert len(validation) == 12 and sorted(training + validation) == sorted(every)
+        closest = max(ncc[v][position[t]] for v in validation for t in training)
+        assert closest < REGION_NCC_THRESHOLD, f"fold {fold}: a held-out patch has a training twin ({closest:.3f})"
+        held_out += validation
+    assert sorted(held_out) == sorted(every)  # each of the 60 patches held out exactly once
     copy = tmp_path / "copy"
     shutil.copytree(genc_prepared, copy)
-    write_cross_validation_folds(copy)  # the same seed, the same folds
+    for fold in range(5):
+        (copy / fold_datalist_name(fold)).unlink()
+    write_cross_validation_folds(copy)  # from datalist.json alone: the same folds
     for fold in range(5):
         assert (copy / fold_datalist_name(fold)).read_text() == (genc_prepared / fold_datalist_name(fold)).read_text()
+
+
+def test_regions_are_recorded_and_the_60_patches_form_24(genc_prepared):
+    paper = json.loads((genc_prepared / "datalist.json").read_text())
+    regions = [item["region"] for key in ("training", "validation") for item in paper[key]]
+    assert sorted(set(regions)) == list(range(24)) and max(np.bincount(regions)) == 6
+    val_000 = paper["validation"][0]
+    assert regions.count(val_000["region"]) == 1  # the one validation patch without a training twin
+
+
+def test_folds_need_regions(genc_prepared, tmp_path):
+    from catseg3d.io.datalist import write_cross_validation_folds
+
+    datalist = json.loads((genc_prepared / "datalist.json").read_text())
+    for item in datalist["training"]:
+        del item["region"]
+    (tmp_path / "datalist.json").write_text(json.dumps(datalist))
+    with pytest.raises(ValueError, match="needs a region"):
+        write_cross_validation_folds(tmp_path)

@@ -83,21 +83,23 @@ def fold_datalist_name(fold: int) -> str:
     return f"datalist_fold{fold}.json"
 
 
-def write_cross_validation_folds(dataset_dir: str | os.PathLike, folds: int = 5, seed: int = 0) -> list[Path]:
+def write_cross_validation_folds(dataset_dir: str | os.PathLike, folds: int = 5) -> list[Path]:
     """Split every item of ``dataset_dir/datalist.json`` (training and validation together) into
-    ``folds`` folds and write one datalist per fold: that fold's items for ``validation``, the
-    others for ``training``. The order is a permutation drawn with ``seed`` (numpy), so the folds
-    are the same on every machine; fold sizes differ by at most one.
+    ``folds`` folds that keep each region whole (the items' ``region`` key, see
+    :mod:`catseg3d.io.regions`) and write one datalist per fold: that fold's items for
+    ``validation``, the others for ``training``. Folds are balanced by item count and depend on the
+    datalist alone.
 
     Returns:
         The paths of the fold datalists, fold 0 first.
 
     Raises:
-        DatalistNotFound: no ``datalist.json``; ValueError: fewer items than folds or ``folds < 2``.
+        DatalistNotFound: no ``datalist.json``; ValueError: an item without ``region``, or fewer
+            regions than folds, or ``folds < 2``.
     """
     import json
 
-    import numpy as np
+    from catseg3d.io.regions import grouped_folds
 
     dataset_dir = Path(dataset_dir)
     path = dataset_dir / DATALIST_NAME
@@ -105,14 +107,12 @@ def write_cross_validation_folds(dataset_dir: str | os.PathLike, folds: int = 5,
         raise DatalistNotFound(path)
     datalist = json.loads(path.read_text())
     items = datalist["training"] + datalist["validation"]
-    if not 2 <= folds <= len(items):
-        raise ValueError(f"need 2 to {len(items)} folds for {len(items)} items, got {folds}")
-    order = np.random.default_rng(seed).permutation(len(items))
-    parts = np.array_split(order, folds)
+    if any("region" not in item for item in items):
+        raise ValueError(f"{path}: every item needs a region to split into grouped folds")
+    fold_of_item = grouped_folds([item["region"] for item in items], folds)
     written = []
-    for fold, held_out in enumerate(parts):
-        rest = sorted(set(order.tolist()) - set(held_out.tolist()))
-        written.append(write_datalist({"training": [items[i] for i in rest],
-                                       "validation": [items[i] for i in sorted(held_out.tolist())]},
+    for fold in range(folds):
+        written.append(write_datalist({"training": [item for item, f in zip(items, fold_of_item) if f != fold],
+                                       "validation": [item for item, f in zip(items, fold_of_item) if f == fold]},
                                       dataset_dir / fold_datalist_name(fold)))
     return written

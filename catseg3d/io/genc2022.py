@@ -23,6 +23,7 @@ from catseg3d.io.datalist import DATALIST_NAME, write_cross_validation_folds, wr
 from catseg3d.io.errors import InputError
 from catseg3d.io.nifti import write_nifti
 from catseg3d.io.readers import TIFF_SUFFIXES, read_volume
+from catseg3d.io.regions import REGION_NCC_THRESHOLD, similarity_regions
 from catseg3d.io.volume import Volume
 
 GENC2022_SPACING_NM = 0.12
@@ -78,9 +79,13 @@ def prepare_genc2022(src: str | os.PathLike, dest: str | os.PathLike,
 
     Writes ``DEST/{train,val}_NNN_{image,label}.nii.gz`` (``(y, x)`` images, uint8, spacing
     ``spacing_nm`` nm), ``DEST/datalist.json`` with ``training`` and ``validation`` lists whose
-    items also record the source file names, and ``DEST/datalist_fold{0..4}.json``, a 5-fold
-    cross-validation over all 60 patches (:func:`catseg3d.io.datalist.write_cross_validation_folds`). Everything is read and checked before anything is
-    written, into a temporary folder that is renamed to ``DEST`` at the end.
+    items also record the source file names and the patch's region (patches of neighbouring slices
+    share one: :func:`catseg3d.io.regions.similarity_regions`), and ``DEST/datalist_fold{0..4}.json``,
+    a 5-fold cross-validation over all 60 patches in which every region sits whole in one fold
+    (:func:`catseg3d.io.datalist.write_cross_validation_folds`). ``datalist.json`` keeps the
+    authors' split (45 training, 15 validation), whose validation patches are neighbouring slices of
+    training patches. Everything is read and checked before anything is written, into a temporary
+    folder that is renamed to ``DEST`` at the end.
 
     Returns:
         The path of the datalist JSON.
@@ -101,6 +106,9 @@ def prepare_genc2022(src: str | os.PathLike, dest: str | os.PathLike,
             check_pair(image, mask, image_file, mask_file)
             pairs[split].append((image_file, mask_file, image, mask))
 
+    all_images = [image for items in pairs.values() for _, _, image, _ in items]
+    regions = iter(similarity_regions(all_images, REGION_NCC_THRESHOLD).tolist())
+
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
     try:
@@ -113,11 +121,12 @@ def prepare_genc2022(src: str | os.PathLike, dest: str | os.PathLike,
                 write_nifti(Volume(image, (spacing_nm,) * 2), tmp / names["image"])
                 write_nifti(Volume(mask.astype(np.uint8), (spacing_nm,) * 2), tmp / names["label"])
                 datalist[split].append({**names, "source_image": image_file.name,
-                                        "source_label": mask_file.name})
+                                        "source_label": mask_file.name, "region": next(regions)})
         write_datalist(datalist, tmp / DATALIST_NAME)
         count = sum(len(items) for items in datalist.values())
-        if count >= 2:  # 5 folds, fewer for a dataset of fewer patches
-            write_cross_validation_folds(tmp, folds=min(5, count))
+        region_count = len({item["region"] for items in datalist.values() for item in items})
+        if region_count >= 2:  # 5 folds, fewer for a dataset of fewer regions
+            write_cross_validation_folds(tmp, folds=min(5, region_count))
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700
         os.replace(tmp, dest)
     except BaseException:

@@ -14,6 +14,7 @@ from catseg3d.metrics.confusion import METRICS, class_scores, confusion_matrix, 
 from catseg3d.metrics.hausdorff import (PERCENTILES, diagonal, hausdorff_status, percentile_hausdorff,
                                         summarize_hausdorff)
 from catseg3d.metrics.paper import CLASS_NAMES
+from catseg3d.metrics.particles import ParticleCounts, particle_counts
 
 
 @dataclass
@@ -28,6 +29,7 @@ class ImageScore:
             undefined; None when only a confusion matrix is known.
         rhd_status: per foreground class, ``defined``/``undefined``/``absent``.
         penalty: the image diagonal in nm, what an undefined distance counts in a penalised mean.
+        particles: particle counts per class named in ``Evaluation.particle_classes``.
     """
 
     name: str
@@ -36,6 +38,7 @@ class ImageScore:
     rhd: np.ndarray | None = None
     rhd_status: tuple[str, ...] = ()
     penalty: float = float("nan")
+    particles: dict[str, ParticleCounts] = field(default_factory=dict)
 
 
 @dataclass
@@ -54,10 +57,13 @@ class Evaluation:
     Args:
         class_names: ``C`` names; class 0 is the background, left out of the Hausdorff distances.
         percentiles: the robust-Hausdorff percentiles.
+        particle_classes: classes scored as particles too (:mod:`catseg3d.metrics.particles`);
+            names not in ``class_names`` are ignored.
     """
 
     class_names: tuple[str, ...] = CLASS_NAMES
     percentiles: tuple[float, ...] = PERCENTILES
+    particle_classes: tuple[str, ...] = ("pt",)
     scores: list[ImageScore] = field(default_factory=list)
     examples: dict[str, Example] = field(default_factory=dict)
 
@@ -84,7 +90,10 @@ class Evaluation:
             pred_mask, truth_mask = y_pred == label, y == label
             rhd.append(percentile_hausdorff(pred_mask, truth_mask, self.percentiles, spacing))
             status.append(hausdorff_status(pred_mask, truth_mask))
-        score = ImageScore(name, confusion, spacing, np.stack(rhd), tuple(status), diagonal(y.shape, spacing))
+        particles = {c: particle_counts(y_pred, y, self.class_names.index(c))
+                     for c in self.particle_classes if c in self.class_names}
+        score = ImageScore(name, confusion, spacing, np.stack(rhd), tuple(status), diagonal(y.shape, spacing),
+                           particles)
         self.scores.append(score)
         if image is not None and y.ndim == 2:
             self.examples[name] = Example(np.asarray(image), y, y_pred)
@@ -120,6 +129,8 @@ class Evaluation:
                 for i, c in enumerate(self.class_names[1:]):
                     row[f"rhd_status_{c}"] = score.rhd_status[i]
                     row.update({f"rhd{q:g}_nm_{c}": float(score.rhd[i, j]) for j, q in enumerate(self.percentiles)})
+            for c, counts in score.particles.items():
+                row.update({f"particles_{key}_{c}": getattr(counts, key) for key in ("true", "found", "false")})
             rows.append(row)
         return rows
 
@@ -147,4 +158,14 @@ class Evaluation:
                                        [s.penalty for s in with_distances], self.percentiles)
                 for i, c in enumerate(self.class_names[1:])
             }
+        counted = [c for c in self.particle_classes if c in self.class_names]
+        if counted and all(s.particles for s in self.scores):
+            report["particles"] = {c: particle_summary([s.particles[c] for s in self.scores]) for c in counted}
         return report
+
+
+def particle_summary(counts: Sequence[ParticleCounts]) -> dict[str, float | int]:
+    """Particle counts summed over images: ``true``, ``found``, ``predicted``, ``false``, and
+    ``recall`` = found / true (NaN without true particles)."""
+    total = {key: int(sum(getattr(c, key) for c in counts)) for key in ("true", "found", "predicted", "false")}
+    return {**total, "recall": total["found"] / total["true"] if total["true"] else float("nan")}
