@@ -35,6 +35,31 @@ def test_evaluating_writes_the_report_of_the_trained_model(trained_bundle, small
     assert report["rhd_nm"]["alumina"]["95"]["mean"] == pytest.approx(np.nanmean(rhd), rel=1e-3)
 
 
+def test_patches_stored_in_millimetres_are_scored_in_nanometres(trained_bundle, small_dataset, tmp_path):
+    """SimpleITK (as ITK-SNAP) writes spacing in mm: 0.12 nm is 1.2e-7 in the header, unit mm."""
+    import SimpleITK as sitk
+
+    root, _ = trained_bundle
+    datalist = {}
+    for split in ("training", "validation"):
+        datalist[split] = []
+        for item in load_datalist(small_dataset, split):
+            names = {}
+            for key in ("image", "label"):
+                image = sitk.ReadImage(item[key])
+                image.SetSpacing([s * 1e-6 for s in image.GetSpacing()])  # nm -> mm
+                names[key] = f"mm_{Path(item[key]).name}"
+                sitk.WriteImage(image, str(tmp_path / names[key]))
+            datalist[split].append(names)
+    (tmp_path / "datalist.json").write_text(json.dumps(datalist))
+    assert read_nifti(tmp_path / datalist["validation"][0]["label"]).spacing == (0.12, 0.12)
+    run_bundle("evaluating", CONFIGS, tmp_path, root, "--eval_dir", tmp_path / "eval")
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert report["spacing_nm"] == [0.12, 0.12]
+    _, rhd = independent_scores(load(root / "models" / "model.pt"), small_dataset, flips=[()])
+    assert report["rhd_nm"]["alumina"]["95"]["mean"] == pytest.approx(np.nanmean(rhd), rel=1e-3)
+
+
 def test_evaluating_without_mirrored_borders(trained_bundle, small_dataset):
     """``--border 0``: the network sees the image alone, against its zero padding."""
     root, _ = trained_bundle

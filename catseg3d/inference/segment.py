@@ -223,6 +223,8 @@ def segment(input_path: str | Path, output_path: str | Path, predictor: Predicto
             window = model.intensity.window(intensity, reader.dtype, sample_slices(reader)
                                             if model.intensity.resolve(intensity, reader.dtype) == "percentile"
                                             else ())
+        except InputError:
+            raise
         except ValueError as error:
             raise InputError(input_path, str(error)) from error
         num_classes = model.num_classes

@@ -150,6 +150,20 @@ def read_nifti(path: str | os.PathLike) -> Volume:
     return Volume(np.ascontiguousarray(np.transpose(data)), nifti_spacing_nm(image.header, ndim))
 
 
+def loaded_spacing_nm(image, ndim: int) -> tuple[float, ...]:
+    """Voxel size in nm, numpy order (``(z, y, x)`` or ``(y, x)``), of a MONAI ``MetaTensor`` loaded
+    from NIfTI by ``LoadImage`` (channel first, spatial axes in NIfTI order ``(x, y[, z])``).
+
+    The spacing is that of the tensor's current affine (``image.pixdim``, NIfTI order), in the unit
+    of the file's header, which MONAI keeps as ``meta["xyzt_units"]``: metre, mm and micron are
+    converted to nm; "unknown" (what catseg3d writes) and a missing code are taken as nm.
+    """
+    code = int(np.asarray(image.meta.get("xyzt_units", 0))) & 0x07
+    scale = NM_PER_UNIT.get(nib.nifti1.unit_codes.label.get(code, "unknown"), 1.0)
+    spacing = [float(s) for s in image.pixdim[:ndim].tolist()]
+    return tuple(float(f"{exact_decimal(z) * scale:.12g}") for z in spacing)[::-1]
+
+
 def nifti_spacing_nm(header: nib.Nifti1Header, ndim: int) -> tuple[float, ...]:
     """Voxel size in nm of the first ``ndim`` axes, in numpy order (``(z, y, x)`` or ``(y, x)``)."""
     scale = NM_PER_UNIT.get(header.get_xyzt_units()[0], 1.0)

@@ -24,6 +24,7 @@ fails rather than guessing, so that physical units can never be lost.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -80,19 +81,69 @@ def _tiff_calibration_nm(tif, path) -> tuple[float, float, float | None] | None:
     return sizes[0], sizes[1], float(f"{z * scale:.10g}")
 
 
+def _check_tiff_complete(tif, path: Path) -> None:
+    """Refuse a TIFF whose pages or pixel data do not all lie inside the file (a truncated copy):
+    every page's IFD is parsed, every strip or tile must end inside the file, and an ImageJ stack
+    must hold as many images as its header lists.
+
+    Raises:
+        InputError: naming what is missing.
+    """
+    size = path.stat().st_size
+    pages = 0
+    for page in tif.pages:
+        pages += 1
+        if any(offset + count > size for offset, count in zip(page.dataoffsets, page.databytecounts)):
+            raise InputError(path, f"truncated TIFF: the data of page {pages} ends beyond the file's {size} bytes")
+    series = tif.series[0]
+    if series.dataoffset is not None and series.dataoffset + series.nbytes > size:
+        raise InputError(path, f"truncated TIFF: the image data ends beyond the file's {size} bytes")
+    listed = (tif.imagej_metadata or {}).get("images", 1) if tif.is_imagej else 1
+    held = int(np.prod(series.shape[:-2])) if len(series.shape) > 2 else 1
+    if listed > held:
+        raise InputError(path, f"truncated TIFF: the ImageJ header lists {listed} images, the file holds {held}")
+
+
+class _TiffWarnings(logging.Handler):
+    """Collects what tifffile logs while one file is read (it logs, rather than raises, a page chain
+    that points beyond the end of the file)."""
+
+    DAMAGE = ("invalid page offset", "corrupted", "truncated", "beyond")
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def damage(self) -> str | None:
+        return next((m for m in self.messages if any(word in m for word in self.DAMAGE)), None)
+
+
 def _read_tiff(path: Path) -> tuple[np.ndarray, tuple[float, ...] | None]:
     import tifffile
 
+    logger, warnings = logging.getLogger("tifffile"), _TiffWarnings()
+    propagate = logger.propagate
+    logger.addHandler(warnings)
+    logger.propagate = False  # reported once, as an InputError, not as log lines on stderr
     try:
         with tifffile.TiffFile(path) as tif:
             if "S" in tif.series[0].axes:
                 raise InputError(path, f"colour image (axes {tif.series[0].axes}); expected grayscale")
+            _check_tiff_complete(tif, path)
+            if warnings.damage():
+                raise InputError(path, f"damaged TIFF ({warnings.damage().split('>')[-1].strip()})")
             array = tif.asarray()
             calibration = _tiff_calibration_nm(tif, path)
     except InputError:
         raise
     except Exception as error:
         raise InputError(path, f"cannot read TIFF ({error})") from error
+    finally:
+        logger.removeHandler(warnings)
+        logger.propagate = propagate
     array = np.squeeze(array)
     if array.ndim not in (2, 3):
         raise InputError(path, f"expected a grayscale image or stack, got shape {array.shape}")

@@ -64,13 +64,17 @@ class SlabReader:
 class _NiftiZYX:
     """nibabel's ``(x, y, z)`` array proxy seen in ``(z, y, x)`` order, read in z ranges."""
 
-    def __init__(self, proxy, shape_xyz: tuple[int, ...]) -> None:
+    def __init__(self, path: Path, proxy, shape_xyz: tuple[int, ...]) -> None:
+        self.path = path
         self.proxy = proxy
         self.shape = tuple(reversed(shape_xyz))
-        self.dtype = np.asarray(proxy[:1, :1, :1]).dtype  # after scl_slope/scl_inter, as slabs come
+        self.dtype = self[:1].dtype  # after scl_slope/scl_inter, as slabs come
 
     def __getitem__(self, index: slice) -> np.ndarray:
-        return np.transpose(np.asarray(self.proxy[:, :, index]), (2, 1, 0))
+        try:
+            return np.transpose(np.asarray(self.proxy[:, :, index]), (2, 1, 0))
+        except Exception as error:  # nibabel and gzip raise several types for a short file
+            raise InputError(self.path, f"truncated or damaged NIfTI ({error})") from error
 
 
 def _open_nifti(path: Path):
@@ -82,8 +86,11 @@ def _open_nifti(path: Path):
     if len(shape) > 3:
         raise InputError(path, f"expected a 2D or 3D image, got shape {image.shape}")
     ndim = len(shape)
+    expected = image.dataobj.offset + int(np.prod(image.shape)) * image.get_data_dtype().itemsize
+    if nifti_suffix(path) == ".nii" and path.stat().st_size < expected:
+        raise InputError(path, f"truncated NIfTI: {path.stat().st_size} bytes, the header needs {expected}")
     proxy = image.dataobj.reshape((*shape, 1) if ndim == 2 else shape)
-    data = _NiftiZYX(proxy, tuple(proxy.shape))
+    data = _NiftiZYX(path, proxy, tuple(proxy.shape))
     return data, ndim, nifti_spacing_nm(image.header, ndim), None, image.header
 
 

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 from ignite.engine import Engine, Events
 
-from catseg3d.io.volume import exact_decimal
+from catseg3d.io.nifti import loaded_spacing_nm
 from catseg3d.metrics.evaluation import Evaluation
 from catseg3d.metrics.hausdorff import PERCENTILES
 from catseg3d.metrics.paper import CLASS_NAMES
@@ -26,7 +26,7 @@ class EvaluationReportHandler:
     """Score every item a ``SupervisedEvaluator`` produces and write the report when it completes.
 
     Expects decollated outputs with ``pred`` (``(C, *spatial)`` logits/one-hot), ``label``
-    (one-hot or indices; a ``MetaTensor`` whose affine gives the spacing in nm and whose
+    (one-hot or indices; a ``MetaTensor`` whose affine and header unit give the spacing, and whose
     ``filename_or_obj`` names the image) and ``image``. MONAI arrays of NIfTI files are in NIfTI
     ``(x, y[, z])`` order; they are reversed into catseg3d's ``(y, x)``/``(z, y, x)`` order.
 
@@ -57,7 +57,7 @@ class EvaluationReportHandler:
         for item in engine.state.output:
             label = item["label"]
             ndim = label.ndim - 1
-            spacing = tuple(exact_decimal(s) for s in label.pixdim[:ndim].tolist())[::-1]
+            spacing = loaded_spacing_nm(label, ndim)
             name = Path(str(label.meta.get("filename_or_obj", f"image_{len(self.evaluation.scores)}"))).name
             image = np.transpose(item["image"][0].detach().cpu().numpy()) if self.keep_images else None
             self.evaluation.add(name, np.transpose(class_indices(item["pred"])),
