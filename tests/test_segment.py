@@ -30,8 +30,9 @@ WINDOW = 16
 METADATA = json.loads((REPO / "bundle" / "configs" / "metadata.json").read_text())
 
 
-def make_bundle(root, spatial_dims=2, in_channels=1, seed=0):
-    """A bundle folder with a small random PaperUNet (features 4, 8, 16: windows multiple of 4)."""
+def make_bundle(root, spatial_dims=2, in_channels=1, seed=0, spacing_nm=None):
+    """A bundle folder with a small random PaperUNet (features 4, 8, 16: windows multiple of 4),
+    trained at ``spacing_nm`` (None: the metadata names no pixel size, and inputs are never resampled)."""
     torch.manual_seed(seed)
     network = PaperUNet(spatial_dims, in_channels, 3, features=(4, 8, 16))
     with torch.no_grad():  # a bias towards alumina and Pt so that all three classes appear
@@ -42,6 +43,9 @@ def make_bundle(root, spatial_dims=2, in_channels=1, seed=0):
     metadata = json.loads(json.dumps(METADATA))
     for tensor in metadata["network_data_format"]["inputs"].values():  # sizes: multiples of 4
         tensor["spatial_shape"] = [f"{network.size_multiple}*n"] * spatial_dims
+        tensor.pop("spacing_nm", None)
+        if spacing_nm is not None:
+            tensor["spacing_nm"] = list(spacing_nm)
     (root / "configs" / "metadata.json").write_text(json.dumps(metadata))
     return root
 

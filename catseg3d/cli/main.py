@@ -131,14 +131,14 @@ def segment_command(args: argparse.Namespace) -> None:
     try:
         predictor = Predictor(model, window=args.window or None, overlap=args.overlap, blend=args.blend,
                               tta=args.tta, border=args.border, precision=args.precision,
-                              sw_batch_size=args.sw_batch_size, device=device)
+                              sw_batch_size=args.sw_batch_size, device=device, resample=args.resample)
     except ValueError as error:
         raise InputError("--window/--overlap/--border", str(error)) from error
     rank = process_rank()
     try:
         summary = segment(args.input, args.output, predictor, planes=planes,
                           probabilities_path=args.probabilities, min_size=args.min_size,
-                          intensity=args.intensity, spacing=args.spacing, slab=args.slab)
+                          intensity=args.intensity, spacing=args.spacing, slab=args.slab, report=print)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
@@ -297,6 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "input, percentile otherwise)")
     seg.add_argument("--spacing", type=float, nargs="+", metavar="NM",
                      help="voxel size in nm, overriding the file's")
+    seg.add_argument("--no-resample", dest="resample", action="store_false",
+                     help="run the network on the input's own grid even where its pixel size differs from "
+                          "the model's by more than 3 %% (by default such input is resampled to the model's "
+                          "pixel size and the probabilities back)")
     seg.add_argument("--slab", type=int, default=4, metavar="SLICES", help="slices per step (default 4)")
     seg.add_argument("--sw-batch-size", type=int, default=1,
                      help="windows (whole slices with --window 0) per network call (default 1)")

@@ -37,6 +37,9 @@ class SegmentationModel:
         size_multiple: every spatial size fed to the network must be a multiple of this.
         path: the weights file.
         runtime: ``pytorch``, ``torchscript`` or ``onnx``.
+        spacing_nm: the pixel (voxel) size the network was trained at, numpy order (``(y, x)`` or
+            ``(z, y, x)``), from the metadata's ``network_data_format.inputs.image.spacing_nm``;
+            None if the metadata does not say.
     """
 
     network: nn.Module
@@ -46,6 +49,7 @@ class SegmentationModel:
     size_multiple: int
     path: Path
     runtime: str = "pytorch"
+    spacing_nm: tuple[float, ...] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -171,6 +175,8 @@ def load_segmentation_model(path: str | os.PathLike | None = None) -> Segmentati
         spatial_shape = formats["inputs"]["image"]["spatial_shape"]
         size_multiple = size_multiple_of(spatial_shape)
         channel_def = formats["outputs"]["pred"]["channel_def"]
+        spacing_nm = formats["inputs"]["image"].get("spacing_nm")
+        spacing_nm = None if spacing_nm is None else tuple(float(s) for s in spacing_nm)
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError) as error:
         raise InputError(metadata_path, f"bad bundle metadata ({type(error).__name__}: {error})") from error
     if len(spatial_shape) != spatial_dims:
@@ -185,5 +191,8 @@ def load_segmentation_model(path: str | os.PathLike | None = None) -> Segmentati
         size_multiple = int(network.size_multiple)
     if sorted(channel_def) != sorted(str(c) for c in range(classes)):
         raise InputError(metadata_path, f"channel_def keys {sorted(channel_def)} are not 0..{classes - 1}")
+    if spacing_nm is not None and (len(spacing_nm) != spatial_dims or min(spacing_nm) <= 0):
+        raise InputError(metadata_path, f"spacing_nm {list(spacing_nm)} is not {spatial_dims} positive sizes in nm")
     class_names = tuple(str(channel_def[str(c)]) for c in range(classes))
-    return SegmentationModel(network.eval(), spatial_dims, class_names, intensity, size_multiple, weights, runtime)
+    return SegmentationModel(network.eval(), spatial_dims, class_names, intensity, size_multiple, weights, runtime,
+                             spacing_nm)

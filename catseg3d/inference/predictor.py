@@ -26,11 +26,12 @@ import torch
 from monai.inferers import SlidingWindowInferer
 from scipy.signal.windows import triang
 
-from catseg3d.engines import (AutocastInferer, FlipAveragingInferer, ReflectionPaddingInferer, memory_format_for,
-                              padded_shape)
+from catseg3d.engines import (AutocastInferer, FlipAveragingInferer, ReflectionPaddingInferer, ResamplingInferer,
+                              memory_format_for, padded_shape)
 from catseg3d.inference.model import SegmentationModel
 
 BLENDS = ("gaussian", "spline")
+RESAMPLE_TOLERANCE = 0.03  # pixel sizes within 3 % of the model's are used as they are
 PRECISIONS = ("auto", "bfloat16", "float32")
 log = logging.getLogger(__name__)
 
@@ -98,16 +99,21 @@ class Predictor:
         channels_last: channels-last memory format (faster on CPU).
         sw_batch_size: windows (whole slices when ``window`` is None) per network call.
         device: where the network runs.
+        resample: bring images whose pixel size (the ``spacing`` of a call) differs from the
+            model's ``spacing_nm`` by more than :data:`RESAMPLE_TOLERANCE` to the model's pixel size
+            before the network, and the probabilities back after (``window`` and ``border`` count
+            pixels of the model's grid).
 
     Call with ``(n, rows, cols)`` slices (2D model) or one ``(z, y, x)`` block (3D model); returns
     float32 ``(n, C, rows, cols)`` or ``(C, z, y, x)``. Arrays are in numpy order; the network
-    sees them transposed (MONAI's NIfTI order), as in training.
+    sees them transposed (MONAI's NIfTI order), as in training. ``spacing`` (optional): the pixel
+    size in nm of ``(rows, cols)`` or ``(z, y, x)``.
     """
 
-    def __init__(self, model: SegmentationModel, window: int | None = 512, overlap: float = 0.25,
+    def __init__(self, model: SegmentationModel, window: int | None = None, overlap: float = 0.25,
                  blend: str = "gaussian", tta: bool = False, border: int = 32, precision: str = "auto",
                  channels_last: bool = True, sw_batch_size: int = 1,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", resample: bool = True) -> None:
         if blend not in BLENDS:
             raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
         if window is not None and (window <= 0 or window % model.size_multiple):
@@ -124,6 +130,7 @@ class Predictor:
         # onnxruntime runs the exported float32 graph whatever torch's autocast says
         self.precision = "float32" if model.runtime == "onnx" else resolve_precision(precision, self.device)
         self.channels_last = channels_last
+        self.resample = resample
         self.network = model.network.to(self.device)
         if channels_last:
             self.network = self.network.to(memory_format=memory_format_for(model.spatial_dims + 2))
@@ -144,20 +151,44 @@ class Predictor:
             x = x.contiguous(memory_format=memory_format_for(x.ndim))
         return self.network(x)
 
-    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
-        """Softmax ``(B, C, *spatial)`` of network-order inputs ``(B, 1, *spatial)`` in [0, 1]."""
+    def scale_for(self, spacing) -> tuple[float, ...] | None:
+        """Input pixel size / model pixel size per axis (numpy order) when the input is resampled;
+        None when it is used as it is (``resample`` off, no pixel size known, or all within
+        :data:`RESAMPLE_TOLERANCE`).
+
+        Raises:
+            ValueError: ``spacing`` has another number of axes than the model.
+        """
+        if not self.resample or spacing is None or self.model.spacing_nm is None:
+            return None
+        if len(spacing) != len(self.model.spacing_nm):
+            raise ValueError(f"{len(spacing)} pixel sizes for a {len(self.model.spacing_nm)}D model")
+        scale = tuple(float(s) / m for s, m in zip(spacing, self.model.spacing_nm))
+        return scale if any(abs(f - 1) > RESAMPLE_TOLERANCE for f in scale) else None
+
+    def _model_grid(self, x: torch.Tensor, network) -> torch.Tensor:
+        """Softmax of network-order inputs already on the model's grid."""
         windows = self._windows(padded_shape(x.shape[2:], self.border, self.mirrored_axes))
         inferer = ReflectionPaddingInferer(AutocastInferer(windows, enabled=self.precision == "bfloat16",
                                                            channels_last=False), self.border, self.mirrored_axes)
         if self.tta:
-            return FlipAveragingInferer(inferer)(x, self._run_network)
-        return torch.softmax(inferer(x, self._run_network), dim=1)
+            return FlipAveragingInferer(inferer)(x, network)
+        return torch.softmax(inferer(x, network).float(), dim=1)
+
+    def probabilities(self, x: torch.Tensor, scale: tuple[float, ...] | None = None) -> torch.Tensor:
+        """Softmax ``(B, C, *spatial)`` of network-order inputs ``(B, 1, *spatial)`` in [0, 1];
+        ``scale`` (network order): resample by it before the network and back after."""
+        if scale is None:
+            return self._model_grid(x, self._run_network)
+        return ResamplingInferer(self._model_grid, scale)(x, self._run_network)
 
     @torch.inference_mode()
-    def __call__(self, images: np.ndarray) -> np.ndarray:
+    def __call__(self, images: np.ndarray, spacing=None) -> np.ndarray:
+        scale = self.scale_for(spacing)
+        network_scale = None if scale is None else scale[::-1]  # numpy order -> network (NIfTI) order
         x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device, torch.float32).div_(255.0)
         if self.model.spatial_dims == 2:  # (n, rows, cols) -> (n, 1, cols, rows)
-            p = self.probabilities(x.transpose(1, 2)[:, None])
+            p = self.probabilities(x.transpose(1, 2)[:, None], network_scale)
             return p.transpose(2, 3).cpu().numpy()
-        p = self.probabilities(x.permute(2, 1, 0)[None, None])[0]  # (z, y, x) -> (1, 1, x, y, z)
+        p = self.probabilities(x.permute(2, 1, 0)[None, None], network_scale)[0]  # (z, y, x) -> (1, 1, x, y, z)
         return p.permute(0, 3, 2, 1).cpu().numpy()

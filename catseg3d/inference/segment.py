@@ -56,6 +56,7 @@ class SegmentSummary:
         precision: ``bfloat16`` or ``float32``.
         intensity_window: raw values mapped to levels 0 and 255.
         removed_components: components relabelled by ``min_size``.
+        resampled: the input went through the network at the model's pixel size.
     """
 
     shape: tuple[int, ...]
@@ -64,6 +65,7 @@ class SegmentSummary:
     precision: str
     intensity_window: tuple[float, float]
     removed_components: int = 0
+    resampled: bool = False
 
     def line(self, output: str | Path) -> str:
         voxels = int(np.prod(self.shape))
@@ -134,17 +136,39 @@ def _stream(reader: SlabReader, predictor: Predictor, window, writer: _PartWrite
             step: int, bar: tqdm) -> None:
     """Predict slices ``start:stop`` in steps (3D: blocks with a half-window halo) into ``writer``."""
     spatial_dims = predictor.model.spatial_dims
+    spacing = reader.spacing[-2:] if spatial_dims == 2 else reader.spacing
     halo = 0 if spatial_dims == 2 or predictor.window is None else predictor.window // 2
     for z0 in range(start, stop, step):
         z1 = min(z0 + step, stop)
         lo, hi = max(z0 - halo, 0), min(z1 + halo, reader.shape[0])
         images = to_uint8(reader.read(lo, hi), window)
         if spatial_dims == 2:
-            probabilities = predictor(images).transpose(1, 0, 2, 3)
+            probabilities = predictor(images, spacing).transpose(1, 0, 2, 3)
         else:
-            probabilities = predictor(images)[:, z0 - lo:z1 - lo]
+            probabilities = predictor(images, spacing)[:, z0 - lo:z1 - lo]
         writer.write(probabilities)
         bar.update(z1 - z0)
+
+
+def in_plane_spacing(spacing: tuple[float, ...], plane: str) -> tuple[float, float]:
+    """Pixel size in nm of the ``(rows, cols)`` of slices in ``plane`` of a ``(z, y, x)`` volume
+    (``xy``: ``(y, x)``; ``xz``: ``(z, x)``; ``yz``: ``(z, y)``)."""
+    normal = PLANE_NORMALS[plane]
+    return tuple(s for axis, s in enumerate(spacing[-3:]) if axis != normal)
+
+
+def resampling_note(predictor: Predictor, spacing: tuple[float, ...], planes: tuple[str, ...]) -> str | None:
+    """One line saying how the input is resampled to the model's pixel size, or None if it is not."""
+    model = predictor.model
+    if model.spatial_dims == 3 or len(spacing) == 2:
+        grids = [spacing if model.spatial_dims == 3 else spacing[-2:]]
+    else:
+        grids = [in_plane_spacing(spacing, plane) for plane in planes]
+    if all(predictor.scale_for(grid) is None for grid in grids):
+        return None
+    sizes = ", ".join(" x ".join(f"{s:g}" for s in grid) for grid in grids)
+    return (f"resampling {sizes} nm to the model's {' x '.join(f'{s:g}' for s in model.spacing_nm)} nm before the "
+            "network, the probabilities back to the input grid (--no-resample: off)")
 
 
 def _planes(reader: SlabReader, predictor: Predictor, window, planes: tuple[str, ...], writer: _PartWriter,
@@ -160,7 +184,7 @@ def _planes(reader: SlabReader, predictor: Predictor, window, planes: tuple[str,
         for i0 in range(0, reader.shape[axis], slab):
             index = slice(i0, min(i0 + slab, reader.shape[axis]))
             images = np.moveaxis(volume[(slice(None),) * axis + (index,)], axis, 0)
-            probabilities = np.moveaxis(predictor(images), 0, 1 + axis)  # (C, ...) in place order
+            probabilities = np.moveaxis(predictor(images, in_plane_spacing(reader.spacing, plane)), 0, 1 + axis)
             total[(slice(None),) * (1 + axis) + (index,)] += probabilities
             bar.update(index.stop - index.start)
     del volume
@@ -170,8 +194,8 @@ def _planes(reader: SlabReader, predictor: Predictor, window, planes: tuple[str,
 
 def segment(input_path: str | Path, output_path: str | Path, predictor: Predictor,
             planes: tuple[str, ...] = ("xy",), probabilities_path: str | Path | None = None,
-            min_size: int = 0, intensity: str = "auto", spacing=None, slab: int = 8,
-            progress: bool = True) -> SegmentSummary:
+            min_size: int = 0, intensity: str = "auto", spacing=None, slab: int = 4,
+            progress: bool = True, report=None) -> SegmentSummary:
     """Segment ``input_path`` into the uint8 label NIfTI ``output_path``.
 
     Args:
@@ -189,6 +213,8 @@ def segment(input_path: str | Path, output_path: str | Path, predictor: Predicto
         spacing: voxel size in nm overriding the file's.
         slab: slices read, predicted and written at a time (2D models).
         progress: show a progress bar (rank 0 only).
+        report: called (rank 0 only) with one line when the input is resampled to the model's
+            pixel size (``predictor.resample``; see :func:`resampling_note`).
 
     Under ``torch.distributed`` every rank calls this with the same arguments; the streaming
     path splits the slices between ranks and rank 0 writes the files.
@@ -227,6 +253,12 @@ def segment(input_path: str | Path, output_path: str | Path, predictor: Predicto
             raise
         except ValueError as error:
             raise InputError(input_path, str(error)) from error
+        try:
+            note = resampling_note(predictor, reader.spacing, planes)
+        except ValueError as error:
+            raise InputError(input_path, str(error)) from error
+        if note and report is not None and rank == 0:
+            report(note)
         num_classes = model.num_classes
         try:  # the headers first: a geometry NIfTI cannot hold fails before any work
             headers = [_output_header(reader, 1), _output_header(reader, num_classes)]
@@ -280,4 +312,4 @@ def segment(input_path: str | Path, output_path: str | Path, predictor: Predicto
     fractions = counts.double() / counts.sum()
     return SegmentSummary(tuple(reader.shape), time.perf_counter() - started,
                           dict(zip(model.class_names, fractions.tolist())), predictor.precision,
-                          window, removed)
+                          window, removed, note is not None)
