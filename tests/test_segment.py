@@ -193,6 +193,49 @@ def test_mrc_and_tiff_inputs_keep_geometry(bundle2d, volume, tmp_path):
         np.testing.assert_allclose(image.header.get_zooms(), spacing[::-1], rtol=1e-6)
 
 
+def test_mrc_input_gives_the_labels_of_the_same_array_in_nifti(bundle2d, volume, tmp_path):
+    import mrcfile
+
+    mrc, nii = tmp_path / "tomo.mrc", tmp_path / "tomo.nii.gz"
+    with mrcfile.new(mrc) as file:
+        file.set_data(volume.array)
+        file.voxel_size = tuple(10 * s for s in volume.spacing[::-1])  # x, y, z in Angstrom
+    write_nifti(volume, nii)
+    labels = []
+    for source in (mrc, nii):
+        out = tmp_path / f"{source.name}.labels.nii.gz"
+        assert run_cli(source, out, "--model", bundle2d, "--precision", "float32") == 0
+        labels.append(read_labels(out)[0])
+    assert len(np.unique(labels[1])) == 3
+    np.testing.assert_array_equal(labels[0], labels[1])
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".mrc"])
+def test_streaming_never_reads_more_than_a_slab(bundle2d, volume, tmp_path, monkeypatch, suffix):
+    """Every read of a NIfTI or MRC input asks for at most one slab of slices, never the whole volume."""
+    import mrcfile
+
+    from catseg3d.io.slabs import SlabReader
+
+    source = tmp_path / f"tomo{suffix}"
+    if suffix == ".mrc":
+        with mrcfile.new(source) as file:
+            file.set_data(volume.array)
+            file.voxel_size = 5.0
+    else:
+        write_nifti(volume, source)
+    reads = []
+    original = SlabReader.read
+
+    def counted(self, start, stop):
+        reads.append(stop - start)
+        return original(self, start, stop)
+
+    monkeypatch.setattr(SlabReader, "read", counted)
+    assert run_cli(source, tmp_path / "labels.nii.gz", "--model", bundle2d, "--slab", 2) == 0
+    assert volume.array.shape[0] == 9 and max(reads) <= 2 and sum(reads) >= 9
+
+
 def test_two_process_torchrun_equals_one_process(bundle2d, volume, tmp_path):
     source = write_nifti(volume, tmp_path / "tomo.nii.gz")
     outputs = {}

@@ -2,8 +2,8 @@
 
 The U-Net's convolutions pad with zeros ('same' padding, as in the paper). At an image edge the
 deep layers then see a wall of zeros, and a network can answer it with a label that is not in the
-image: every half-width ``train_best.yaml`` model but one labels the pixel at one corner alumina,
-even on an all-zero image (docs/results.md, section 11). Mirroring the image outward by one cell
+image: half-width ``train_best.yaml`` models label the pixel at one corner alumina, even on an
+all-zero image. Mirroring the image outward by one cell
 of the deepest level (32 pixels for the paper's six levels) before the network and cropping the
 prediction back gives the edges real-looking context; it removes that pixel and scores the same or
 better elsewhere.

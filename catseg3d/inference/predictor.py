@@ -2,7 +2,7 @@
 
 Windowing, blending and padding are MONAI's :class:`~monai.inferers.SlidingWindowInferer`;
 mixed precision and channels-last come from :class:`catseg3d.engines.AutocastInferer`. Options
-beyond the paper, each measured in ``docs/results.md``:
+beyond the paper, each measured in the experiment record (``docs/experiments``):
 
 * ``window=None``: the whole slice in one pass (the network is fully convolutional), padded by
   edge replication to a multiple of its down-sampling factor; no seams, no overlap cost.
@@ -93,7 +93,7 @@ class Predictor:
         tta: average over flips.
         border: pixels of mirrored image added on each side of each slice (3D block: in y and x)
             before the network and cropped after (0: none; 32, one cell of the paper U-Net's deepest level,
-            removes the zero-padding artefact at image corners, docs/results.md section 11).
+            removes the zero-padding artefact at image corners).
         precision: ``auto``, ``bfloat16`` or ``float32`` (``auto``: bfloat16 on CUDA or a CPU
             with native bfloat16, else float32 with a warning).
         channels_last: channels-last memory format (faster on CPU).
