@@ -270,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("input", type=Path, help="tomogram (any format convert reads)")
     seg.add_argument("output", type=Path, help="output labels, .nii or .nii.gz (uint8, input geometry)")
     seg.add_argument("--model", type=Path, help="bundle folder or a model.pt in its models/ folder "
-                                                 "(default: the repository's bundle/)")
+                                                 "(default: the shipped model; $CATSEG3D_BUNDLE overrides)")
     seg.add_argument("--axis", choices=["z", "y", "x"], default="z",
                      help="axis the 2D model steps along (default z: xy slices)")
     seg.add_argument("--planes", help="comma-separated slice planes averaged (tri-planar: xy,xz,yz); "

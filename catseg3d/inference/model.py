@@ -21,7 +21,30 @@ from catseg3d.io.errors import InputError
 from catseg3d.networks import PaperUNet, paper_unet_features
 from catseg3d.transforms.intensity import IntensityMapping
 
-DEFAULT_BUNDLE = Path(__file__).resolve().parents[2] / "bundle"
+BUNDLE_ENV = "CATSEG3D_BUNDLE"
+
+
+def default_bundle() -> Path:
+    """The bundle ``catseg3d segment`` uses without ``--model``, the first that exists of:
+
+    1. the folder named by the environment variable ``CATSEG3D_BUNDLE``;
+    2. ``bundle/`` of the source tree this package runs from (a checkout, ``pip install -e .``);
+    3. the shipped bundle installed with the package, ``<prefix>/share/catseg3d/bundle``
+       (``<prefix>``: the environment's, e.g. the virtual environment, or the user base of
+       ``pip install --user``).
+
+    Returns the first candidate if none exists (the caller reports it missing).
+    """
+    import site
+    import sys
+
+    candidates = [Path(os.environ[BUNDLE_ENV])] if os.environ.get(BUNDLE_ENV) else []
+    source_tree = Path(__file__).resolve().parents[2]
+    if (source_tree / "pyproject.toml").is_file():
+        candidates.append(source_tree / "bundle")
+    for prefix in (sys.prefix, site.getuserbase()):
+        candidates.append(Path(prefix) / "share" / "catseg3d" / "bundle")
+    return next((c for c in candidates if (c / "configs" / "metadata.json").is_file()), candidates[0])
 
 
 @dataclass
@@ -153,14 +176,14 @@ def load_segmentation_model(path: str | os.PathLike | None = None) -> Segmentati
     onnxruntime in float32).
 
     Args:
-        path: the bundle or model file; default the repository's ``bundle/``.
+        path: the bundle or model file; default :func:`default_bundle`.
 
     Raises:
         InputError: a missing or unreadable file, weights that are not a PaperUNet, metadata that
             lacks a field or disagrees with the network, or a network that does not take one
             input channel (a tomogram has one).
     """
-    weights, metadata_path = _bundle_paths(Path(path) if path is not None else DEFAULT_BUNDLE)
+    weights, metadata_path = _bundle_paths(Path(path) if path is not None else default_bundle())
     if not weights.is_file():
         raise InputError(weights, "no such model file")
     if not metadata_path.is_file():

@@ -1,0 +1,48 @@
+"""A regular (non-editable) install segments from any folder with the shipped model it carries."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import venv
+
+import numpy as np
+from conftest import REPO
+
+from catseg3d.io import load_datalist, read_nifti
+
+
+def test_a_regular_install_segments_from_another_folder(genc_prepared, tmp_path):
+    source = tmp_path / "source"  # a copy of the sources: no build output lands in the checkout
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(REPO / name, source / name)
+    for folder in ("catseg3d", "bundle"):
+        shutil.copytree(REPO / folder, source / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "runs", "data", "eval", "models_3d", "checkpoint_*"))
+    environment = tmp_path / "venv"
+    venv.create(environment, system_site_packages=True, with_pip=True)  # dependencies from this environment
+    python = environment / "bin" / "python"
+    install = subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", str(source)],
+                             capture_output=True, text=True, timeout=600)
+    assert install.returncode == 0, install.stderr[-3000:]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "CATSEG3D_BUNDLE"}
+    where = subprocess.run([python, "-c", "import catseg3d, catseg3d.inference.model as m; "
+                                          "print(catseg3d.__file__); print(m.default_bundle())"],
+                           cwd=elsewhere, capture_output=True, text=True, env=env)
+    module, bundle = where.stdout.split()
+    assert module.startswith(str(environment)) and bundle == str(environment / "share" / "catseg3d" / "bundle")
+    image = load_datalist(genc_prepared, "validation")[3]["image"]
+    result = subprocess.run([environment / "bin" / "catseg3d", "segment", image, "labels.nii.gz",
+                             "--precision", "float32"], cwd=elsewhere, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    installed = read_nifti(elsewhere / "labels.nii.gz").array
+    here = subprocess.run([sys.executable, "-m", "catseg3d", "segment", image, str(tmp_path / "here.nii.gz"),
+                           "--precision", "float32"], capture_output=True, text=True, env=env)
+    assert here.returncode == 0, here.stderr[-2000:]
+    assert len(np.unique(installed)) == 3
+    np.testing.assert_array_equal(installed, read_nifti(tmp_path / "here.nii.gz").array)
