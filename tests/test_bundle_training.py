@@ -87,8 +87,8 @@ def test_missing_datalist_says_how_to_make_it(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
-    assert last == (f"catseg3d: {tmp_path}/nowhere/datalist.json: datalist not found; make it with: "
-                    "catseg3d prepare-genc2022 ../shared/data/genc2022 data/genc2022")
+    assert last == (f"catseg3d: {tmp_path}/nowhere/datalist.json: datalist not found; make one with "
+                    "catseg3d prepare-genc2022 SRC DEST (SRC: the authors' data folder) or write it by hand")
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from catseg3d.io.jsonfile import write_json
 
 DATALIST_NAME = "datalist.json"
-PREPARE_HINT = "make it with: catseg3d prepare-genc2022 ../shared/data/genc2022 data/genc2022"
+PREPARE_HINT = "make one with catseg3d prepare-genc2022 SRC DEST (SRC: the authors' data folder) or write it by hand"
 
 
 class DatalistNotFound(SystemExit):
