@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import ndimage
 
 from catseg3d.io import read_nifti
 from catseg3d.metrics.hausdorff import UNDEFINED, hausdorff_status, percentile_hausdorff
+from catseg3d.metrics.particles import particle_counts
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = ("background", "alumina", "pt")
@@ -60,13 +60,9 @@ def scores(pred: np.ndarray, truth: np.ndarray, spacing) -> dict:
     for c, name in ((1, "alumina"), (2, "pt")):
         result[f"rhd90_{name}"] = float(percentile_hausdorff(pred == c, truth == c, [90], spacing)[0])
         result[f"undefined_rhd90_{name}"] = hausdorff_status(pred == c, truth == c) == UNDEFINED
-    structure = np.ones((3, 3, 3), bool)
-    true_parts, n_true = ndimage.label(truth == 2, structure)
-    found = np.unique(true_parts[(pred == 2) & (true_parts > 0)])
-    pred_parts, n_pred = ndimage.label(pred == 2, structure)
-    false = n_pred - len(np.unique(pred_parts[(truth == 2) & (pred_parts > 0)]))
-    result.update(pt_particles=n_true, pt_found=len(found), pt_recall=len(found) / n_true if n_true else np.nan,
-                  pt_false_particles=false)
+    counts = particle_counts(pred, truth, 2)
+    result.update(pt_particles=counts.true, pt_found=counts.found,
+                  pt_recall=counts.found / counts.true if counts.true else np.nan, pt_false_particles=counts.false)
     return result
 
 

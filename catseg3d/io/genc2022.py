@@ -123,7 +123,6 @@ def prepare_genc2022(src: str | os.PathLike, dest: str | os.PathLike,
                 datalist[split].append({**names, "source_image": image_file.name,
                                         "source_label": mask_file.name, "region": next(regions)})
         write_datalist(datalist, tmp / DATALIST_NAME)
-        count = sum(len(items) for items in datalist.values())
         region_count = len({item["region"] for items in datalist.values() for item in items})
         if region_count >= 2:  # 5 folds, fewer for a dataset of fewer regions
             write_cross_validation_folds(tmp, folds=min(5, region_count))
