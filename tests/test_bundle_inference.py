@@ -17,7 +17,7 @@ CONFIGS = "['bundle/configs/train.yaml','bundle/configs/inference.yaml']"
 
 
 def test_bundle_inference_equals_catseg3d_segment(tmp_path):
-    bundle = make_bundle(tmp_path / "bundle")
+    bundle = make_bundle(tmp_path / "bundle", spacing_nm=(0.25, 0.12))  # the slices' own pixel size: nothing to resample
     inputs = tmp_path / "tomograms"
     inputs.mkdir()
     rng = np.random.default_rng(4)

@@ -52,7 +52,7 @@ def test_resampling_starts_beyond_three_percent_and_can_be_turned_off(tmp_path):
     assert predictor.scale_for((0.123, 0.1175)) is None
     assert predictor.scale_for((0.24, 0.06)) == pytest.approx((2.0, 0.5))
     assert Predictor(model, resample=False).scale_for((0.24, 0.06)) is None
-    assert Predictor(load_segmentation_model(make_bundle(tmp_path / "c"))).scale_for((0.24, 0.06)) is None
+    assert Predictor(load_segmentation_model(make_bundle(tmp_path / "c", spacing_nm=None))).scale_for((0.24, 0.06)) is None
     with pytest.raises(ValueError, match="pixel sizes"):
         predictor.scale_for((0.1, 0.1, 0.1))
 

@@ -30,9 +30,10 @@ WINDOW = 16
 METADATA = json.loads((REPO / "bundle" / "configs" / "metadata.json").read_text())
 
 
-def make_bundle(root, spatial_dims=2, in_channels=1, seed=0, spacing_nm=None):
+def make_bundle(root, spatial_dims=2, in_channels=1, seed=0, spacing_nm=0.12):
     """A bundle folder with a small random PaperUNet (features 4, 8, 16: windows multiple of 4),
-    trained at ``spacing_nm`` (None: the metadata names no pixel size, and inputs are never resampled)."""
+    trained at ``spacing_nm`` (one value per axis or one for all; None: the metadata names no pixel
+    size, as older bundles, and inputs are never resampled)."""
     torch.manual_seed(seed)
     network = PaperUNet(spatial_dims, in_channels, 3, features=(4, 8, 16))
     with torch.no_grad():  # a bias towards alumina and Pt so that all three classes appear
@@ -45,14 +46,16 @@ def make_bundle(root, spatial_dims=2, in_channels=1, seed=0, spacing_nm=None):
         tensor["spatial_shape"] = [f"{network.size_multiple}*n"] * spatial_dims
         tensor.pop("spacing_nm", None)
         if spacing_nm is not None:
-            tensor["spacing_nm"] = list(spacing_nm)
+            tensor["spacing_nm"] = list(spacing_nm) if np.ndim(spacing_nm) else [spacing_nm] * spatial_dims
     (root / "configs" / "metadata.json").write_text(json.dumps(metadata))
     return root
 
 
 @pytest.fixture(scope="module")
 def bundle2d(tmp_path_factory):
-    return make_bundle(tmp_path_factory.mktemp("bundle2d"))
+    """No pixel size in its metadata: these tests compare with direct computations on the input's
+    grid (resampling to a model's pixel size is tested in test_resampling.py)."""
+    return make_bundle(tmp_path_factory.mktemp("bundle2d"), spacing_nm=None)
 
 
 @pytest.fixture(scope="module")
@@ -390,7 +393,7 @@ def test_min_size_option(bundle2d, volume, tmp_path):
 
 
 def test_3d_model_runs_volume_windows(tmp_path):
-    bundle = make_bundle(tmp_path / "bundle3d", spatial_dims=3)
+    bundle = make_bundle(tmp_path / "bundle3d", spatial_dims=3, spacing_nm=(0.2, 0.12, 0.12))
     rng = np.random.default_rng(3)
     array = rng.normal(size=(16, 20, 12)).astype(np.float32)
     source = write_nifti(Volume(array, (0.2, 0.12, 0.12)), tmp_path / "vol.nii")
@@ -416,7 +419,7 @@ def test_3d_model_runs_volume_windows(tmp_path):
 
 def test_3d_model_under_torchrun_equals_one_process(tmp_path):
     """Shards are whole blocks, so every block sees the context it has in one process."""
-    bundle = make_bundle(tmp_path / "bundle3d", spatial_dims=3)
+    bundle = make_bundle(tmp_path / "bundle3d", spatial_dims=3, spacing_nm=(0.2, 0.12, 0.12))
     array = np.random.default_rng(7).normal(size=(40, 20, 12)).astype(np.float32)
     source = write_nifti(Volume(array, (0.2, 0.12, 0.12)), tmp_path / "vol.nii.gz")
     outputs = []
