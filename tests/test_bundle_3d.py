@@ -73,7 +73,7 @@ def test_default_training_runs_on_the_embedded_dataset_and_keeps_the_shipped_mod
     shipped = (REPO / "bundle" / "models" / "model.pt").read_bytes()
     run("run", "training", "--config_file", "bundle/configs/train.yaml", "--bundle_root", tmp_path,
         "--simulated_dir", tmp_path / "simulated", "--epochs", 1, *SMALL_OVERRIDES)
-    models = tmp_path / "runs" / "simulated" / "models"
+    models = tmp_path / "models"
     assert sorted(p.name for p in models.iterdir()) == ["checkpoint_epoch=1.pt", "model.pt"]
     state = torch.load(models / "model.pt", weights_only=True)
     PaperUNet().load_state_dict(state)

@@ -6,6 +6,7 @@ import math
 import os
 import signal
 import subprocess
+import sys
 import time
 from functools import partial
 
@@ -14,6 +15,7 @@ from conftest import REPO
 from conftest import bundle_command as any_bundle_command
 from conftest import run_bundle as run_any_bundle
 
+from catseg3d.io import load_datalist
 from catseg3d.networks import PaperUNet
 
 bundle_command = partial(any_bundle_command, "training", ["bundle/configs/train.yaml"])
@@ -35,7 +37,7 @@ def test_one_epoch_on_real_patches_writes_the_best_model(trained_bundle):
     assert sorted(state) == ["best_model_saver", "checkpointer", "model", "optimizer", "trainer"]
     assert state["trainer"]["iteration"] == 2  # 4 patches, batch 2
     assert "val_mean_dice" in result.stdout and "Traceback" not in result.stderr
-    assert list((root / "runs").glob("events.out.tfevents.*"))  # TensorBoard log
+    assert list((root / "logs").glob("events.out.tfevents.*"))  # TensorBoard log
 
 
 def test_same_seed_same_weights(trained_bundle, small_dataset, tmp_path):
@@ -132,3 +134,54 @@ def test_a_resumed_best_recipe_run_continues_its_cosine_schedule(small_dataset, 
         expected = 5e-4 * (1 + math.cos(math.pi * epoch / 3)) / 2
         assert abs(state["optimizer"]["param_groups"][0]["lr"] - expected) < 1e-12, epoch
         assert state["lr_scheduler"]["last_epoch"] == epoch
+
+
+def test_the_run_folder_is_a_bundle_that_segment_pack_and_evaluating_take(small_dataset, tmp_path, capsys):
+    """By default training writes to runs/<dataset folder> of the working directory, with the configs
+    and a metadata.json of the training images' pixel size beside its models."""
+    import json
+
+    from catseg3d.cli.main import main
+
+    configs = [str(REPO / "bundle" / "configs" / name) for name in ("train.yaml", "train_best.yaml")]
+    command = [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", str(configs),
+               "--dataset_dir", str(small_dataset), "--configs_dir", str(REPO / "bundle" / "configs"),
+               "--epochs", "1", "--network_def#features", "[8,16,32,64,128,256]"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "runs" / small_dataset.name
+    assert sorted(p.name for p in (run / "models").iterdir()) == ["checkpoint_epoch=1.pt", "model.pt"]
+    assert list((run / "logs").glob("events.out.tfevents.*"))
+    shipped = json.loads((REPO / "bundle" / "configs" / "metadata.json").read_text())
+    metadata = json.loads((run / "configs" / "metadata.json").read_text())
+    assert metadata["network_data_format"]["inputs"]["image"]["spacing_nm"] == [0.12, 0.12]
+    assert metadata["intensity_mapping"] == shipped["intensity_mapping"]
+    assert (run / "configs" / "train.yaml").read_bytes() == (REPO / "bundle" / "configs" / "train.yaml").read_bytes()
+
+    image = load_datalist(small_dataset, "validation")[0]["image"]
+    assert main(["segment", image, str(tmp_path / "labels.nii.gz"), "--model", str(run)]) == 0
+    assert main(["pack", str(run), str(tmp_path / "run.zip")]) == 0
+    evaluate = [sys.executable, "-m", "monai.bundle", "run", "evaluating", "--config_file",
+                str([configs[0], str(REPO / "bundle" / "configs" / "evaluate.yaml")]),
+                "--dataset_dir", str(small_dataset), "--bundle_root", str(run)]
+    scored = subprocess.run(evaluate, cwd=tmp_path, capture_output=True, text=True)
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    assert json.loads((run / "eval" / "report.json").read_text())["n_images"] == 2
+
+    again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert again.returncode == 1 and again.stderr.strip().splitlines()[-1] == (
+        f"catseg3d: runs/{small_dataset.name}/models: holds a trained run; continue it with --resume true or "
+        "train into another folder (--bundle_root DIR)")
+
+
+def test_training_never_writes_over_a_shipped_model(small_dataset, tmp_path):
+    shipped = tmp_path / "shipped"
+    (shipped / "models").mkdir(parents=True)
+    (shipped / "models" / "model.pt").write_bytes(b"the shipped weights")
+    result = subprocess.run(bundle_command(small_dataset, shipped, "--epochs", 1), cwd=REPO, capture_output=True,
+                            text=True)
+    assert result.returncode == 1 and result.stderr.strip().splitlines()[-1] == (
+        f"catseg3d: {shipped}/models: holds a model that is not a training run's (a shipped model?); train into "
+        "another folder (--bundle_root DIR)")
+    assert [p.name for p in (shipped / "models").iterdir()] == ["model.pt"]
+    assert (shipped / "models" / "model.pt").read_bytes() == b"the shipped weights"

@@ -7,11 +7,12 @@ from catseg3d.engines.distributed import init_distributed, log_on_rank_zero_only
 from catseg3d.engines.flags import as_bool
 from catseg3d.engines.flip_averaging import FlipAveragingInferer
 from catseg3d.engines.progress import ProgressBar, first_loss
+from catseg3d.engines.run_folder import RunFolderInUse, prepare_run_folder
 from catseg3d.engines.resampling import ResamplingInferer, resampled_shape
 from catseg3d.engines.reflection_padding import ReflectionPaddingInferer, padded_shape, reflection_borders
 from catseg3d.engines.time_limit import ComputeTimeLimit
 
 __all__ = ["AutocastInferer", "ComputeTimeLimit", "FlipAveragingInferer", "ProgressBar", "ReflectionPaddingInferer",
-           "RelocatableDiskSaver", "ResamplingInferer", "resampled_shape", "as_bool", "completed_epochs", "first_loss", "init_distributed",
+           "RelocatableDiskSaver", "ResamplingInferer", "RunFolderInUse", "prepare_run_folder", "resampled_shape", "as_bool", "completed_epochs", "first_loss", "init_distributed",
            "latest_checkpoint", "log_on_rank_zero_only", "memory_format_for", "padded_shape", "place_network", "rank",
            "reflection_borders", "resume_checkpoint", "trained_features", "trained_model", "trained_state"]

@@ -78,6 +78,22 @@ def image_shape(dataset_dir: str | os.PathLike, filename: str = DATALIST_NAME) -
     return list(nifti_spatial_shape(nib.load(first).shape))
 
 
+def image_spacing_nm(dataset_dir: str | os.PathLike, filename: str = DATALIST_NAME) -> tuple[float, ...]:
+    """Pixel size in nm, numpy order, of the first training image of ``dataset_dir/filename``, from
+    its header alone (the NIfTI unit converted, see :mod:`catseg3d.io.nifti`).
+
+    Raises:
+        DatalistNotFound: no such datalist.
+    """
+    import nibabel as nib
+
+    from catseg3d.io.nifti import nifti_spacing_nm, nifti_spatial_shape
+
+    first = load_datalist(dataset_dir, "training", filename)[0]["image"]
+    image = nib.load(first)
+    return nifti_spacing_nm(image.header, len(nifti_spatial_shape(image.shape)))
+
+
 def fold_datalist_name(fold: int) -> str:
     """``datalist_fold{fold}.json``: the datalist of one cross-validation fold."""
     return f"datalist_fold{fold}.json"
