@@ -327,6 +327,28 @@ def test_spline_window_blends_to_a_constant():
     np.testing.assert_allclose(w[:16] + w[16:], (w[:16] + w[16:])[0], rtol=0.05)
 
 
+def test_spline_blending_equals_a_hand_made_weighted_mean_of_windows():
+    """A network that answers each window with its own mean makes every window's contribution
+    visible: the blend at a pixel is the spline-weighted mean of the windows covering it."""
+    from catseg3d.inference.predictor import SplineWindowInferer
+
+    image = torch.from_numpy(np.random.default_rng(3).uniform(size=(32, 32)).astype(np.float32))
+
+    def window_mean(x):  # (B, 1, 16, 16) -> each window's mean everywhere in it
+        return x.mean(dim=(2, 3), keepdim=True).expand_as(x).clone()
+
+    blended = SplineWindowInferer((16, 16), sw_batch_size=1, overlap=0.5)(image[None, None], window_mean)[0, 0]
+    weights = np.multiply.outer(spline_window(16), spline_window(16))
+    total, norm = np.zeros((32, 32)), np.zeros((32, 32))
+    for y0 in (0, 8, 16):  # windows of 16 with overlap 0.5 on 32 pixels start at 0, 8 and 16
+        for x0 in (0, 8, 16):
+            total[y0:y0 + 16, x0:x0 + 16] += weights * float(image[y0:y0 + 16, x0:x0 + 16].mean())
+            norm[y0:y0 + 16, x0:x0 + 16] += weights
+    np.testing.assert_allclose(blended.numpy(), total / norm, rtol=1e-5, atol=1e-6)
+    gaussian = SlidingWindowInferer((16, 16), sw_batch_size=1, overlap=0.5, mode="gaussian")
+    assert not np.allclose(gaussian(image[None, None], window_mean)[0, 0].numpy(), total / norm, atol=1e-4)
+
+
 def test_spline_blending_and_windows_run(bundle2d, volume, tmp_path):
     source = write_nifti(volume, tmp_path / "tomo.nii")
     outs = []
