@@ -2,7 +2,7 @@
 
 Each fold ``NAME_fold{k}`` is a run of ``scripts/experiment.py NAME_fold{k} --fold k ...``: trained on
 the other folds' patches and scored on its own held-out patches (``datalist_fold{k}.json``; the 60
-patches split into 5 folds of 12). The folds' per-image scores (``RECORD/NAME_fold{k}/EVAL.csv``,
+patches split into 5 folds of 12 that keep each region whole, :mod:`catseg3d.io.regions`). The folds' per-image scores (``RECORD/NAME_fold{k}/EVAL.csv``,
 one file per evaluation in the tracked record the harness keeps, ``docs/experiments``) are pooled,
 so every patch is scored once by a model that never saw it, and summarised as mean ± 95 % CI over
 the images (``catseg3d.metrics.mean_ci95``, as the paper's Table 1). The

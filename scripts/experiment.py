@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument("name", nargs="?", help="run name (its folder under --runs)")
     parser.add_argument("--config", action="append", default=[], help="recipe config laid over train.yaml")
     parser.add_argument("--minutes", type=float, help="compute-time budget of training (default 60)")
-    parser.add_argument("--fold", type=int, help="train on datalist_fold{K}.json (5-fold CV over all 60 patches)")
+    parser.add_argument("--fold", type=int, help="train on datalist_fold{K}.json (5-fold CV over all 60 patches, each region held out whole)")
     parser.add_argument("--dataset_dir", help="the prepared dataset (default data/genc2022)")
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "experiments",
                         help="trained networks and evaluation folders (default runs/experiments)")
