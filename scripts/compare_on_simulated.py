@@ -32,10 +32,10 @@ import torch
 
 from catseg3d.io import read_nifti
 from catseg3d.metrics.hausdorff import UNDEFINED, hausdorff_status, percentile_hausdorff
+from catseg3d.metrics.paper import CLASS_NAMES as CLASSES
 from catseg3d.metrics.particles import particle_counts
 
 REPO = Path(__file__).resolve().parents[1]
-CLASSES = ("background", "alumina", "pt")
 
 
 def as_bundle(model: Path, folder: Path) -> Path:

@@ -40,9 +40,10 @@ import numpy as np
 
 from catseg3d.io.jsonfile import write_json
 from catseg3d.metrics import mean_ci95
+from catseg3d.metrics.paper import CLASS_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
-COLUMNS = (*(f"{metric}_{c}" for c in ("background", "alumina", "pt") for metric in ("dsc", "precision", "recall")),
+COLUMNS = (*(f"{metric}_{c}" for c in CLASS_NAMES for metric in ("dsc", "precision", "recall")),
            "rhd90_nm_alumina", "rhd90_nm_pt")
 STATUS = {"rhd90_nm_alumina": "rhd_status_alumina", "rhd90_nm_pt": "rhd_status_pt"}  # "undefined": class in one map only
 PARTICLES = ("particles_true_pt", "particles_found_pt", "particles_false_pt")  # absent from older records

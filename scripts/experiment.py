@@ -41,9 +41,9 @@ import torch
 from catseg3d.engines import completed_epochs, latest_checkpoint
 from catseg3d.io.atomic import write_text
 from catseg3d.io.jsonfile import json_safe, write_json
+from catseg3d.metrics.paper import CLASS_NAMES as CLASSES
 
 REPO = Path(__file__).resolve().parents[1]
-CLASSES = ("background", "alumina", "pt")
 
 
 def bundle(run_id: str, configs: list[str], root: Path, dataset_dir: str, fold: int | None,

@@ -23,6 +23,7 @@ from pathlib import Path
 from catseg3d.io.atomic import write_text
 from catseg3d.io.datalist import DATALIST_NAME, fold_datalist_name
 from catseg3d.metrics.nearest_mask import score_nearest_mask
+from catseg3d.metrics.paper import CLASS_NAMES
 from catseg3d.metrics.report import per_image_csv
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,7 +48,7 @@ def main() -> None:
         write_text(args.record / run / "eval.csv", per_image_csv(evaluation))
         report = evaluation.report()
         metrics, rhd, particles = report["metrics"], report["rhd_nm"], report["particles"]["pt"]
-        dsc = " / ".join(f"{metrics['dsc'][c]['mean']:.3f}" for c in ("background", "alumina", "pt"))
+        dsc = " / ".join(f"{metrics['dsc'][c]['mean']:.3f}" for c in CLASS_NAMES)
         print(f"| {run} | {datalist} | {report['n_images']} | {dsc} "
               f"| {metrics['precision']['pt']['mean']:.3f} | {metrics['recall']['pt']['mean']:.3f} "
               f"| {rhd['alumina']['90']['mean']:.2f} / {rhd['pt']['90']['mean']:.2f} "
