@@ -68,13 +68,16 @@ class _NiftiZYX:
         self.path = path
         self.proxy = proxy
         self.shape = tuple(reversed(shape_xyz))
-        self.dtype = self[:1].dtype  # after scl_slope/scl_inter, as slabs come
+        self.dtype = self._read(np.s_[:1, :1, :1]).dtype  # after scl_slope/scl_inter, as slabs come
 
-    def __getitem__(self, index: slice) -> np.ndarray:
+    def _read(self, index) -> np.ndarray:
         try:
-            return np.transpose(np.asarray(self.proxy[:, :, index]), (2, 1, 0))
+            return np.asarray(self.proxy[index])
         except Exception as error:  # nibabel and gzip raise several types for a short file
             raise InputError(self.path, f"truncated or damaged NIfTI ({error})") from error
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        return np.transpose(self._read(np.s_[:, :, index]), (2, 1, 0))
 
 
 def _open_nifti(path: Path):
