@@ -18,6 +18,7 @@ import torch
 
 from catseg3d.engines import trained_state
 from catseg3d.io.atomic import atomic_path
+from catseg3d.io.errors import InputError
 from catseg3d.networks import paper_unet_features
 
 
@@ -26,7 +27,10 @@ def main() -> None:
     parser.add_argument("weights", type=Path, help="model.pt or checkpoint_epoch=N.pt of a training run")
     parser.add_argument("--bundle", type=Path, default=Path("bundle"))
     args = parser.parse_args()
-    state = trained_state(args.weights)  # one-line SystemExit for anything but PaperUNet weights
+    try:
+        state = trained_state(args.weights)
+    except InputError as error:  # anything but PaperUNet weights
+        raise SystemExit(f"catseg3d: error: {error}") from None
     target = args.bundle / "models" / "model.pt"
     with atomic_path(target) as tmp:
         torch.save({key: value.half() for key, value in state.items()}, tmp)

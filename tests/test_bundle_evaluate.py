@@ -174,5 +174,5 @@ def test_evaluating_without_a_model_fails(small_dataset, tmp_path):
     result = subprocess.run(bundle_command("evaluating", CONFIGS, small_dataset, tmp_path), cwd=REPO,
                             capture_output=True, text=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith(f"catseg3d: {tmp_path}/models/model.pt: no trained model")
+    assert result.stderr.strip().splitlines()[-1].startswith(f"catseg3d: error: {tmp_path}/models/model.pt: no trained model")
     assert not (tmp_path / "eval").exists()

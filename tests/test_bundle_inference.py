@@ -48,5 +48,5 @@ def test_bundle_inference_without_inputs_is_one_line(tmp_path):
                "--input_dir", str(tmp_path / "missing")]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 1
-    expected = f"catseg3d: {tmp_path / 'missing'}: no .nii or .nii.gz files to segment"
+    expected = f"catseg3d: error: {tmp_path / 'missing'}: no .nii or .nii.gz files to segment"
     assert result.stderr.strip().splitlines()[-1] == expected

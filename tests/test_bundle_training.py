@@ -81,7 +81,7 @@ def test_resume_with_nothing_to_resume_stops_with_one_line(small_dataset, tmp_pa
                             cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == \
-        f"catseg3d: {tmp_path}/models: no checkpoint_epoch=N.pt to resume from"
+        f"catseg3d: error: {tmp_path}/models: no checkpoint_epoch=N.pt to resume from"
 
 
 def test_missing_datalist_says_how_to_make_it(tmp_path):
@@ -89,7 +89,7 @@ def test_missing_datalist_says_how_to_make_it(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
-    assert last == (f"catseg3d: {tmp_path}/nowhere/datalist.json: datalist not found; make one with "
+    assert last == (f"catseg3d: error: {tmp_path}/nowhere/datalist.json: datalist not found; make one with "
                     "catseg3d prepare-genc2022 SRC DEST (SRC: the authors' data folder) or write it by hand")
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
 
@@ -181,7 +181,7 @@ def test_training_never_writes_over_a_shipped_model(small_dataset, tmp_path):
     result = subprocess.run(bundle_command(small_dataset, shipped, "--epochs", 1), cwd=REPO, capture_output=True,
                             text=True)
     assert result.returncode == 1 and result.stderr.strip().splitlines()[-1] == (
-        f"catseg3d: {shipped}/models: holds a model that is not a training run's (a shipped model?); train into "
+        f"catseg3d: error: {shipped}/models: holds a model that is not a training run's (a shipped model?); train into "
         "another folder (--bundle_root DIR)")
     assert [p.name for p in (shipped / "models").iterdir()] == ["model.pt"]
     assert (shipped / "models" / "model.pt").read_bytes() == b"the shipped weights"

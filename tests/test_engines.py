@@ -8,6 +8,7 @@ import torch
 
 from catseg3d.engines import (AutocastInferer, latest_checkpoint, place_network, resume_checkpoint, trained_features,
                               trained_model)
+from catseg3d.io.errors import InputError
 from catseg3d.networks import PaperUNet
 
 
@@ -52,20 +53,20 @@ def test_latest_checkpoint_takes_the_highest_epoch(tmp_path):
 
 
 def test_resume_without_checkpoint_stops_with_one_line(tmp_path):
-    with pytest.raises(SystemExit, match="no checkpoint_epoch=N.pt to resume from"):
+    with pytest.raises(InputError, match="no checkpoint_epoch=N.pt to resume from"):
         resume_checkpoint(tmp_path)
 
 
 def test_trained_model_finds_the_best_or_the_last_network(tmp_path):
-    with pytest.raises(SystemExit, match="model.pt: no trained model"):
+    with pytest.raises(InputError, match="model.pt: no trained model"):
         trained_model(tmp_path)
-    with pytest.raises(SystemExit, match="no checkpoint_epoch=N.pt to evaluate"):
+    with pytest.raises(InputError, match="no checkpoint_epoch=N.pt to evaluate"):
         trained_model(tmp_path, "last")
     for name in ("model.pt", "checkpoint_epoch=7.pt", "checkpoint_epoch=8.pt"):
         (tmp_path / name).touch()
     assert trained_model(tmp_path) == str(tmp_path / "model.pt")
     assert trained_model(tmp_path, "last") == str(tmp_path / "checkpoint_epoch=8.pt")
-    with pytest.raises(SystemExit, match="checkpoint must be 'best' or 'last', not 'final'"):
+    with pytest.raises(InputError, match="checkpoint: must be 'best' or 'last', not 'final'"):
         trained_model(tmp_path, "final")
 
 
@@ -81,10 +82,10 @@ def test_trained_features_are_read_from_the_weights(tmp_path, spatial_dims, feat
 
 def test_trained_features_of_other_files_stop_with_one_line(tmp_path):
     torch.save({"conv.weight": torch.zeros(2, 1, 3, 3)}, tmp_path / "model.pt")
-    with pytest.raises(SystemExit, match=f"{tmp_path / 'model.pt'}: not the weights of a catseg3d PaperUNet"):
+    with pytest.raises(InputError, match=f"{tmp_path / 'model.pt'}: not the weights of a catseg3d PaperUNet"):
         trained_features(tmp_path / "model.pt")
     (tmp_path / "text.pt").write_text("not a checkpoint")
-    with pytest.raises(SystemExit, match=f"{tmp_path / 'text.pt'}: cannot load model weights"):
+    with pytest.raises(InputError, match=f"{tmp_path / 'text.pt'}: cannot load model weights"):
         trained_features(tmp_path / "text.pt")
 
 
@@ -193,3 +194,23 @@ def test_reflection_padding_inferer_keeps_metadata_and_checks_its_input():
         ReflectionPaddingInferer(border=-1)
     with pytest.raises(ValueError, match="shape"):
         ReflectionPaddingInferer()(torch.rand(1, 8, 6), torch.nn.Identity())
+
+
+def test_input_errors_end_a_bundle_command_with_one_line():
+    """The hook the bundle configs install: an InputError, even one MONAI wrapped while instantiating a
+    component, prints one line and no traceback; any other error keeps Python's traceback."""
+    import subprocess
+    import sys
+
+    program = ("import catseg3d.engines as e\n"
+               "e.report_input_errors_in_one_line(); e.report_input_errors_in_one_line()\n"
+               "from catseg3d.io.errors import InputError\n"
+               "try:\n"
+               "    raise InputError('/data/x.nii', 'not found')\n"
+               "except InputError as error:\n"
+               "    raise RuntimeError('Failed to instantiate component') from error\n")
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert result.returncode == 1 and result.stderr == "catseg3d: error: /data/x.nii: not found\n"
+    other = subprocess.run([sys.executable, "-c", "import catseg3d.engines as e\n"
+                            "e.report_input_errors_in_one_line()\nraise KeyError('k')"], capture_output=True, text=True)
+    assert other.returncode == 1 and "Traceback" in other.stderr and other.stderr.endswith("KeyError: 'k'\n")

@@ -34,3 +34,34 @@ def test_two_process_training_saves_one_model_scored_like_one_process(small_data
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     single = float(BEST.search(result.stdout + result.stderr).group(1))
     assert abs(single - trained) <= 1e-6 * max(1.0, abs(single)), (trained, single)
+
+
+SHARE_PROGRAM = """
+import json, sys
+import torch.distributed as dist
+from monai.bundle import ConfigWorkflow
+configs, dataset, root, out = sys.argv[1:5]
+workflow = ConfigWorkflow(config_file=json.loads(configs), workflow_type="train", dataset_dir=dataset, bundle_root=root)
+workflow.initialize()  # joins the process group
+seen = [name for batch in workflow.parser.get_parsed_content("train#dataloader")
+        for name in batch["image"].meta["filename_or_obj"]]
+open(f"{out}/rank{dist.get_rank()}.json", "w").write(json.dumps(seen))
+"""
+
+
+def test_each_rank_trains_on_its_own_share_of_the_training_list(small_dataset, tmp_path):
+    """Under a real 2-process torchrun, the bundle's training loader gives each rank half of the
+    training images; the halves are disjoint and together are the training list."""
+    import json
+
+    program = tmp_path / "share.py"
+    program.write_text(SHARE_PROGRAM)
+    configs = json.dumps(["bundle/configs/train.yaml", "bundle/configs/multi_gpu_train.yaml"])
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(program),
+               configs, str(small_dataset), str(tmp_path / "run"), str(tmp_path)]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    training = sorted(item["image"] for item in json.loads((small_dataset / "datalist.json").read_text())["training"])
+    assert [len(rank) for rank in ranks] == [2, 2]
+    assert sorted(ranks[0] + ranks[1]) == training

@@ -36,5 +36,5 @@ def test_other_weights_leave_the_shipped_model_alone(tmp_path):
     torch.save({"fc.weight": torch.zeros(2, 2)}, tmp_path / "other.pt")
     result = ship(tmp_path / "other.pt", tmp_path / "bundle")
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.strip() == f"catseg3d: {tmp_path / 'other.pt'}: not the weights of a catseg3d PaperUNet (no 'down.0.0.weight')"
+    assert result.stderr.strip() == f"catseg3d: error: {tmp_path / 'other.pt'}: not the weights of a catseg3d PaperUNet (no 'down.0.0.weight')"
     assert (models / "model.pt").read_bytes() == b"the old model" and [p.name for p in models.iterdir()] == ["model.pt"]

@@ -4,6 +4,7 @@ from catseg3d.engines.autocast import AutocastInferer, memory_format_for, place_
 from catseg3d.engines.checkpoints import (RelocatableDiskSaver, completed_epochs, latest_checkpoint, resume_checkpoint,
                                           trained_features, trained_model, trained_state)
 from catseg3d.engines.distributed import init_distributed, log_on_rank_zero_only, rank
+from catseg3d.engines.errors import report_input_errors_in_one_line
 from catseg3d.engines.flags import as_bool
 from catseg3d.engines.flip_averaging import FlipAveragingInferer
 from catseg3d.engines.progress import ProgressBar, first_loss
@@ -15,4 +16,4 @@ from catseg3d.engines.time_limit import ComputeTimeLimit
 __all__ = ["AutocastInferer", "ComputeTimeLimit", "FlipAveragingInferer", "ProgressBar", "ReflectionPaddingInferer",
            "RelocatableDiskSaver", "ResamplingInferer", "RunFolderInUse", "prepare_run_folder", "resampled_shape", "as_bool", "completed_epochs", "first_loss", "init_distributed",
            "latest_checkpoint", "log_on_rank_zero_only", "memory_format_for", "padded_shape", "place_network", "rank",
-           "reflection_borders", "resume_checkpoint", "trained_features", "trained_model", "trained_state"]
+           "reflection_borders", "report_input_errors_in_one_line", "resume_checkpoint", "trained_features", "trained_model", "trained_state"]

@@ -10,6 +10,7 @@ import ignite.distributed as idist
 import torch
 from ignite.handlers import DiskSaver
 
+from catseg3d.io.errors import InputError
 from catseg3d.networks import paper_unet_features
 
 CHECKPOINT_PATTERN = re.compile(r"checkpoint_epoch=(\d+)\.pt$")
@@ -29,14 +30,14 @@ def latest_checkpoint(ckpt_dir: str | os.PathLike) -> str | None:
 
 
 def resume_checkpoint(ckpt_dir: str | os.PathLike) -> str:
-    """Like :func:`latest_checkpoint`, but a missing checkpoint is an error (``SystemExit``).
+    """Like :func:`latest_checkpoint`, but a missing checkpoint is an :class:`InputError`.
 
     Used by the bundle's ``resume`` option: asking to resume with nothing to resume from stops
     the run with one line instead of silently starting over.
     """
     path = latest_checkpoint(ckpt_dir)
     if path is None:
-        raise SystemExit(f"catseg3d: {ckpt_dir}: no checkpoint_epoch=N.pt to resume from")
+        raise InputError(ckpt_dir, "no checkpoint_epoch=N.pt to resume from")
     return path
 
 
@@ -53,19 +54,19 @@ def trained_model(ckpt_dir: str | os.PathLike, checkpoint: str = "best") -> str:
     (a flat state_dict). ``"last"``: the newest ``checkpoint_epoch=N.pt`` (a full training state
     whose ``model`` entry is the network), i.e. the network chosen without looking at the
     validation images, as a cross-validation fold must be scored. A missing file or another value
-    stops the run with one line (``SystemExit``).
+    is an :class:`InputError`.
     """
     if checkpoint == "last":
         path = latest_checkpoint(ckpt_dir)
         if path is None:
-            raise SystemExit(f"catseg3d: {ckpt_dir}: no checkpoint_epoch=N.pt to evaluate")
+            raise InputError(ckpt_dir, "no checkpoint_epoch=N.pt to evaluate")
         return path
     if checkpoint != "best":
-        raise SystemExit(f"catseg3d: checkpoint must be 'best' or 'last', not {checkpoint!r}")
+        raise InputError("checkpoint", f"must be 'best' or 'last', not {checkpoint!r}")
     path = Path(ckpt_dir) / "model.pt"
     if not path.is_file():
-        raise SystemExit(f"catseg3d: {path}: no trained model; train one first with "
-                         "python -m monai.bundle run training --config_file bundle/configs/train.yaml")
+        raise InputError(path, "no trained model; train one first with "
+                               "python -m monai.bundle run training --config_file bundle/configs/train.yaml")
     return str(path)
 
 
@@ -73,18 +74,18 @@ def trained_state(path: str | os.PathLike) -> dict:
     """The PaperUNet state_dict saved in ``path``, loaded once with ``weights_only=True``.
 
     ``path`` is a flat state_dict (``model.pt``) or a full training state whose ``model`` entry is
-    one (``checkpoint_epoch=N.pt``), as :func:`trained_model` returns them. Anything else stops the
-    run with one line naming the file (``SystemExit``).
+    one (``checkpoint_epoch=N.pt``), as :func:`trained_model` returns them. Anything else is an
+    :class:`InputError` naming the file.
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise SystemExit(f"catseg3d: {path}: cannot load model weights ({str(error).splitlines()[0]})") from None
+        raise InputError(path, f"cannot load model weights ({str(error).splitlines()[0]})") from None
     state = state.get("model", state) if isinstance(state, dict) else state
     try:
         paper_unet_features(state)
     except (KeyError, AttributeError, TypeError) as error:
-        raise SystemExit(f"catseg3d: {path}: not the weights of a catseg3d PaperUNet (no {error})") from None
+        raise InputError(path, f"not the weights of a catseg3d PaperUNet (no {error})") from None
     return state
 
 

@@ -15,18 +15,12 @@ import shutil
 from pathlib import Path
 
 from catseg3d.engines.checkpoints import latest_checkpoint
+from catseg3d.io.errors import InputError
 from catseg3d.io.jsonfile import write_json
 
 
-class RunFolderInUse(SystemExit):
-    """The run folder already holds a model that training would replace.
-
-    A ``SystemExit`` on purpose: raised while ``python -m monai.bundle run training`` runs, it ends
-    the command with this one line (exit status 1) instead of a traceback.
-    """
-
-    def __init__(self, folder: Path, what: str) -> None:
-        super().__init__(f"catseg3d: {folder}: {what}")
+class RunFolderInUse(InputError):
+    """The run folder already holds a model that training would replace."""
 
 
 def prepare_run_folder(run_dir: str | os.PathLike, metadata: dict, configs_dir: str | os.PathLike,

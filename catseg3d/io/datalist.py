@@ -9,21 +9,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from catseg3d.io.errors import InputError
 from catseg3d.io.jsonfile import write_json
 
 DATALIST_NAME = "datalist.json"
 PREPARE_HINT = "make one with catseg3d prepare-genc2022 SRC DEST (SRC: the authors' data folder) or write it by hand"
 
 
-class DatalistNotFound(SystemExit):
-    """The dataset folder has no datalist.
-
-    A ``SystemExit`` on purpose: raised while a bundle config is parsed, it ends
-    ``python -m monai.bundle run`` with this one line (exit status 1) instead of a traceback.
-    """
+class DatalistNotFound(InputError):
+    """The dataset folder has no datalist."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__(f"catseg3d: {path}: datalist not found; {PREPARE_HINT}")
+        super().__init__(path, f"datalist not found; {PREPARE_HINT}")
 
 
 def load_datalist(dataset_dir: str | os.PathLike, key: str, filename: str = DATALIST_NAME) -> list[dict]:
@@ -52,14 +49,13 @@ def image_datalist(folder: str | os.PathLike) -> list[dict]:
     """``[{"image": path}]`` for the ``.nii``/``.nii.gz`` files of ``folder``, in name order.
 
     Raises:
-        SystemExit: one line, if the folder is missing or holds no NIfTI file (bundle configs
-            parse this, see :class:`DatalistNotFound`).
+        InputError: the folder is missing or holds no NIfTI file.
     """
     folder = Path(folder)
     files = sorted(p for p in folder.glob("*.nii*") if p.name.endswith((".nii", ".nii.gz"))) \
         if folder.is_dir() else []
     if not files:
-        raise SystemExit(f"catseg3d: {folder}: no .nii or .nii.gz files to segment")
+        raise InputError(folder, "no .nii or .nii.gz files to segment")
     return [{"image": str(p)} for p in files]
 
 
