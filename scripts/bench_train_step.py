@@ -22,9 +22,9 @@ import time
 import torch
 from monai.inferers import SimpleInferer
 
-from catseg3d.engines import AutocastInferer, place_network
+from catseg3d.inferers import AutocastInferer
 from catseg3d.losses import WeightedFocalLoss
-from catseg3d.networks import PaperUNet
+from catseg3d.networks import PaperUNet, place_network
 
 
 def make_step(network, inferer, loss_function):

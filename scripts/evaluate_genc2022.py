@@ -4,7 +4,7 @@ The network and the validation preprocessing come from the bundle config (one so
 each patch is predicted whole, in float32 and with the bundle's bfloat16 + channels-last path, so
 the table also shows what mixed precision costs at inference. Like the bundle's evaluation and
 ``catseg3d segment``, each patch is mirrored outward by ``--border`` pixels before the network and
-the prediction cropped back (``catseg3d.engines.ReflectionPaddingInferer``; 0: the plain patch).
+the prediction cropped back (``catseg3d.inferers.ReflectionPaddingInferer``; 0: the plain patch).
 
     python scripts/evaluate_genc2022.py [--model bundle/models/model.pt] [--dataset_dir data/genc2022]
                                         [--border 32]
@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from monai.bundle import ConfigParser
 
-from catseg3d.engines import AutocastInferer, ReflectionPaddingInferer, trained_state
+from catseg3d.engines import trained_state
+from catseg3d.inferers import AutocastInferer, ReflectionPaddingInferer
 from catseg3d.io import load_datalist
 from catseg3d.metrics import METRICS, confusion_matrix, summarize_confusion_matrices
 from catseg3d.metrics.paper import CLASS_NAMES as CLASSES

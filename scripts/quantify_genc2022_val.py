@@ -15,7 +15,7 @@ import argparse
 import numpy as np
 from evaluate_genc2022 import load_network_and_preprocessing, predict
 
-from catseg3d.engines import AutocastInferer
+from catseg3d.inferers import AutocastInferer
 from catseg3d.io import load_datalist
 from catseg3d.io.genc2022 import GENC2022_SPACING_NM
 from catseg3d.quantify import measure_particles

@@ -170,7 +170,7 @@ def test_the_run_folder_is_a_bundle_that_segment_pack_and_evaluating_take(small_
 
     again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
     assert again.returncode == 1 and again.stderr.strip().splitlines()[-1] == (
-        f"catseg3d: runs/{small_dataset.name}/models: holds a trained run; continue it with --resume true or "
+        f"catseg3d: error: runs/{small_dataset.name}/models: holds a trained run; continue it with --resume true or "
         "train into another folder (--bundle_root DIR)")
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from catseg3d.engines import (AutocastInferer, latest_checkpoint, place_network, resume_checkpoint, trained_features,
-                              trained_model)
+from catseg3d.engines import latest_checkpoint, resume_checkpoint, trained_features, trained_model
+from catseg3d.inferers import AutocastInferer
 from catseg3d.io.errors import InputError
-from catseg3d.networks import PaperUNet
+from catseg3d.networks import PaperUNet, place_network
 
 
 def test_bfloat16_autocast_is_close_to_float32_and_returns_float32():
@@ -110,7 +110,7 @@ def test_compute_time_limit_stops_after_its_budget_of_cpu_time():
     import torch
     from ignite.engine import Engine
 
-    from catseg3d.engines import ComputeTimeLimit
+    from catseg3d.handlers import ComputeTimeLimit
 
     def busy(engine, batch):  # 20 ms of CPU on one thread per iteration
         end = time.process_time() + 0.02
@@ -128,7 +128,7 @@ def test_compute_time_limit_stops_after_its_budget_of_cpu_time():
 
 @pytest.mark.parametrize("spatial_dims", [2, 3])
 def test_flip_averaging_inferer_is_the_mean_softmax_over_all_flips(spatial_dims):
-    from catseg3d.engines import FlipAveragingInferer
+    from catseg3d.inferers import FlipAveragingInferer
 
     torch.manual_seed(0)
     conv = (torch.nn.Conv2d if spatial_dims == 2 else torch.nn.Conv3d)(1, 3, 3, padding=1)
@@ -157,7 +157,7 @@ def test_reflection_padding_inferer_equals_a_numpy_mirrored_convolution(spatial_
     """A 3 x 3 (x 3) convolution of the mirrored image, cropped: numpy pads, scipy convolves."""
     from scipy.ndimage import correlate
 
-    from catseg3d.engines import ReflectionPaddingInferer
+    from catseg3d.inferers import ReflectionPaddingInferer
 
     torch.manual_seed(0)
     conv = (torch.nn.Conv2d if spatial_dims == 2 else torch.nn.Conv3d)(1, 1, 3, padding=1, bias=False)
@@ -180,7 +180,7 @@ def test_reflection_padding_inferer_equals_a_numpy_mirrored_convolution(spatial_
 def test_reflection_padding_inferer_keeps_metadata_and_checks_its_input():
     from monai.data import MetaTensor
 
-    from catseg3d.engines import ReflectionPaddingInferer
+    from catseg3d.inferers import ReflectionPaddingInferer
 
     affine = torch.diag(torch.tensor([0.12, 0.12, 1.0, 1.0], dtype=torch.float64))
     image = MetaTensor(torch.rand(1, 1, 8, 6), affine=affine)
@@ -214,3 +214,15 @@ def test_input_errors_end_a_bundle_command_with_one_line():
     other = subprocess.run([sys.executable, "-c", "import catseg3d.engines as e\n"
                             "e.report_input_errors_in_one_line()\nraise KeyError('k')"], capture_output=True, text=True)
     assert other.returncode == 1 and "Traceback" in other.stderr and other.stderr.endswith("KeyError: 'k'\n")
+
+
+def test_autocast_auto_follows_native_bfloat16_and_switches_are_kept():
+    from catseg3d.inferers import autocast_enabled, native_bfloat16
+
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    expected = any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+    assert native_bfloat16("cpu") is expected and autocast_enabled("auto", torch.device("cpu")) is expected
+    assert autocast_enabled("Auto", "cuda") is True and native_bfloat16(torch.device("cuda", 0)) is True
+    assert autocast_enabled("true", "cpu") is True and autocast_enabled(False, "cuda") is False
+    with pytest.raises(ValueError, match="expected true or false"):
+        autocast_enabled("sometimes", "cpu")

@@ -108,3 +108,47 @@ def test_focal_dice_is_the_focal_loss_plus_the_soft_dice_of_numpy():
         WeightedFocalLoss()(logits, target).item(), rel=1e-6)
     with pytest.raises(ValueError):
         FocalDiceLoss(lambda_dice=-1)
+
+
+def sparse_case(seed=1):
+    """Logits and class indices with about half the pixels unlabelled (255)."""
+    logits, target = random_case((2, 3, 16, 12), seed)
+    generator = torch.Generator().manual_seed(seed + 100)
+    unlabelled = torch.rand(target.shape, generator=generator) < 0.5
+    return logits, torch.where(unlabelled, torch.full_like(target, 255), target)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 1.0])
+def test_unlabelled_pixels_are_left_out_of_the_focal_loss(gamma):
+    """Eq. (1) with N the labelled pixels, in numpy over the labelled pixels alone."""
+    logits, target = sparse_case()
+    x = np.moveaxis(logits.numpy(), 1, -1)[target.numpy()[:, 0] != 255]  # (N, C) labelled pixels
+    y = np.eye(3)[target.numpy()[:, 0][target.numpy()[:, 0] != 255]]
+    p = np.exp(x - x.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    expected = -(np.asarray(ALPHA) * y * (1 - p) ** gamma * np.log(p)).sum() / len(x)
+    assert WeightedFocalLoss(ALPHA, gamma)(logits, target).item() == pytest.approx(expected, rel=1e-6)
+    per_pixel = WeightedFocalLoss(ALPHA, gamma, reduction="none")(logits, target)
+    assert (per_pixel[target == 255] == 0).all()
+    assert WeightedFocalLoss(ALPHA, gamma, reduction="sum")(logits, target).item() == pytest.approx(expected * len(x))
+    nothing = torch.full_like(target, 255)
+    logits.requires_grad_(True)
+    empty = WeightedFocalLoss(ALPHA, gamma)(logits, nothing)
+    empty.backward()
+    assert empty.item() == 0 and (logits.grad == 0).all()
+    with pytest.raises(ValueError, match="ignore_index 2 is one of the 3 classes"):
+        WeightedFocalLoss(ALPHA, ignore_index=2)
+
+
+def test_unlabelled_pixels_are_left_out_of_the_focal_dice_loss():
+    from catseg3d.losses import FocalDiceLoss
+
+    logits, target = sparse_case(2)
+    labelled = (target != 255).numpy()[:, 0]
+    p = torch.softmax(logits, 1).numpy() * labelled[:, None]
+    y = np.eye(3)[np.where(labelled, target.numpy()[:, 0], 0)].transpose(0, 3, 1, 2) * labelled[:, None]
+    dice = 1 - (2 * (p * y).sum((2, 3)) + 1e-5) / (p.sum((2, 3)) + y.sum((2, 3)) + 1e-5)
+    expected = WeightedFocalLoss()(logits, target).item() + dice[:, 1:].mean()
+    assert FocalDiceLoss()(logits, target).item() == pytest.approx(expected, rel=1e-6)
+    filled = torch.where(target == 255, torch.zeros_like(target), target)  # the same pixels, all labelled
+    assert FocalDiceLoss()(logits, filled).item() != pytest.approx(expected, rel=1e-3)

@@ -9,9 +9,9 @@ from skimage.transform import resize
 from test_segment import make_bundle
 
 from catseg3d.cli.main import main
-from catseg3d.engines import ResamplingInferer
 from catseg3d.inference.model import load_segmentation_model
 from catseg3d.inference.predictor import Predictor
+from catseg3d.inferers import ResamplingInferer
 from catseg3d.io import Volume, load_datalist, read_nifti, write_nifti
 
 

@@ -21,7 +21,8 @@ from catseg3d.cli.main import main
 from catseg3d.inference import RemoveSmallComponentsd
 from catseg3d.inference.model import load_segmentation_model
 from catseg3d.inference.postprocess import remove_small_components
-from catseg3d.inference.predictor import Predictor, spline_window
+from catseg3d.inference.predictor import Predictor
+from catseg3d.inferers import spline_window
 from catseg3d.io import Volume, load_datalist, read_nifti, write_nifti
 from catseg3d.networks import PaperUNet
 from catseg3d.transforms.intensity import IntensityMapping
@@ -330,7 +331,7 @@ def test_spline_window_blends_to_a_constant():
 def test_spline_blending_equals_a_hand_made_weighted_mean_of_windows():
     """A network that answers each window with its own mean makes every window's contribution
     visible: the blend at a pixel is the spline-weighted mean of the windows covering it."""
-    from catseg3d.inference.predictor import SplineWindowInferer
+    from catseg3d.inferers import SplineWindowInferer
 
     image = torch.from_numpy(np.random.default_rng(3).uniform(size=(32, 32)).astype(np.float32))
 

@@ -186,6 +186,38 @@ def simulate_command(args: argparse.Namespace) -> None:
           f"seed {args.seed}: reconstruction.nii.gz, labels.nii.gz, tilt_series.mrc (+ .rawtlt), truth.json each")
 
 
+def finetune_command(args: argparse.Namespace) -> None:
+    from catseg3d.finetune import finetune
+
+    if not args.minutes > 0:
+        from catseg3d.io import InputError
+        raise InputError("--minutes", f"must be positive, got {args.minutes}")
+    result = finetune(args.images, args.labels, args.out, model=args.model, minutes=args.minutes,
+                      spacing=args.spacing, classes=args.classes, intensity=args.intensity, resume=args.resume,
+                      seed=args.seed, report=print)
+    print(result.line())
+
+
+def label_slices_command(args: argparse.Namespace) -> None:
+    from catseg3d.io import InputError, Volume, read_volume, write_nifti
+    from catseg3d.io.labels import keep_slices
+    from catseg3d.io.nifti import check_nifti_output
+
+    check_nifti_output(args.output)
+    labels = read_volume(args.labels, fallback_spacing=args.spacing)
+    if labels.array.ndim != 3 or labels.array.dtype.kind not in "iub":
+        raise InputError(args.labels, f"expected an integer label volume, got {labels.array.dtype} of shape "
+                                      f"{labels.array.shape}")
+    try:
+        kept = keep_slices(labels.array, {0: args.z or [], 1: args.y or [], 2: args.x or []})
+    except ValueError as error:
+        raise InputError(args.labels, str(error)) from error
+    write_nifti(Volume(kept, labels.spacing), args.output)
+    print(f"{args.output}: {int((kept != 255).sum())} labelled voxels in "
+          f"{len(args.z or []) + len(args.y or []) + len(args.x or [])} slice(s), 255 elsewhere; correct them, "
+          "then catseg3d finetune --images IMAGE --labels " + str(args.output))
+
+
 def pack_command(args: argparse.Namespace) -> None:
     from catseg3d.share import pack_bundle
 
@@ -345,6 +377,39 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--method", choices=["sirt", "mlem"], default="mlem", help="reconstruction (default mlem)")
     sim.add_argument("--iterations", type=int, default=30, help="reconstruction iterations (default 30)")
     sim.set_defaults(func=simulate_command)
+
+    tune = commands.add_parser(
+        "finetune", help="fine-tune a model on your labelled slices (255: unlabelled)",
+        description="Train a bundle's network further on your images and labels, through the bundle's "
+                    "finetune.yaml workflow, and write a bundle that catseg3d segment --model takes. Labels "
+                    "have the images' shape and pixel size: class indices, and 255 where a pixel is not "
+                    "labelled (whole slices of a volume in any plane, or boxes and strokes within slices).")
+    tune.add_argument("--images", type=Path, nargs="+", required=True, help="images or volumes (any format convert reads)")
+    tune.add_argument("--labels", type=Path, nargs="+", required=True, help="one label file per image")
+    tune.add_argument("--out", type=Path, required=True, help="the fine-tuned bundle to write (a new folder)")
+    tune.add_argument("--model", help="parent bundle (default: the shipped model); none: from scratch")
+    tune.add_argument("--minutes", type=float, default=10.0, help="minutes of compute to train (default 10)")
+    tune.add_argument("--spacing", type=float, metavar="NM", help="pixel size in nm for files that record none")
+    tune.add_argument("--classes", nargs="+", metavar="NAME",
+                      help="class names in label order (default: the parent's); another count replaces the output layer")
+    tune.add_argument("--intensity", choices=["auto", "fixed", "percentile"], default="auto",
+                      help="intensity mapping, as for segment (default auto)")
+    tune.add_argument("--resume", action="store_true", help="continue an interrupted fine-tuning of --out")
+    tune.add_argument("--seed", type=int, default=0, help="seed of the held-out pixels and of training (default 0)")
+    tune.set_defaults(func=finetune_command)
+
+    slices = commands.add_parser(
+        "label-slices", help="write labels to correct: a few slices of segment's labels, 255 elsewhere",
+        description="Keep the given slices of a label volume (e.g. segment's output) and mark every other "
+                    "voxel 255 (unlabelled). Correct those slices in ITK-SNAP, napari or Fiji, then give the "
+                    "file to catseg3d finetune.")
+    slices.add_argument("labels", type=Path, help="label volume (any format convert reads)")
+    slices.add_argument("output", type=Path, help="output .nii or .nii.gz (uint8)")
+    slices.add_argument("--z", type=int, nargs="+", metavar="N", help="xy slices to keep")
+    slices.add_argument("--y", type=int, nargs="+", metavar="N", help="xz slices to keep")
+    slices.add_argument("--x", type=int, nargs="+", metavar="N", help="yz slices to keep")
+    slices.add_argument("--spacing", type=float, metavar="NM", help="voxel size in nm if the file records none")
+    slices.set_defaults(func=label_slices_command)
 
     pack = commands.add_parser(
         "pack", help="check a bundle and pack it into one .zip for MONAI's download command",

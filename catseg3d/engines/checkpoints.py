@@ -99,6 +99,15 @@ def trained_features(path: str | os.PathLike) -> list[int]:
     return paper_unet_features(trained_state(path))
 
 
+def trained_classes(path: str | os.PathLike) -> int:
+    """The number of output classes of the PaperUNet saved in ``path`` (see :func:`trained_state`),
+    so that a fine-tuned model with other classes loads in the evaluation and inference configs."""
+    state = trained_state(path)
+    if "head.weight" not in state:
+        raise InputError(path, "not the weights of a catseg3d PaperUNet (no 'head.weight')")
+    return int(state["head.weight"].shape[0])
+
+
 class RelocatableDiskSaver(DiskSaver):
     """Ignite's atomic ``DiskSaver`` whose ``remove`` ignores a file that is already gone.
 

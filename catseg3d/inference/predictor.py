@@ -1,7 +1,7 @@
 """Class probabilities of 8-bit slices or blocks from a :class:`SegmentationModel`.
 
 Windowing, blending and padding are MONAI's :class:`~monai.inferers.SlidingWindowInferer`;
-mixed precision and channels-last come from :class:`catseg3d.engines.AutocastInferer`. Options
+mixed precision and channels-last come from :class:`catseg3d.inferers.AutocastInferer`. Options
 beyond the paper, each measured in the experiment record (``docs/experiments``):
 
 * ``window=None``: the whole slice in one pass (the network is fully convolutional), padded by
@@ -9,10 +9,10 @@ beyond the paper, each measured in the experiment record (``docs/experiments``):
 * ``blend="spline"``: the squared-spline window of the paper's patch blending (Smoothly-Blend-
   Image-Patches) instead of MONAI's gaussian.
 * ``tta=True``: the probabilities averaged over the four flips of each slice (eight for 3D),
-  :class:`catseg3d.engines.FlipAveragingInferer`.
+  :class:`catseg3d.inferers.FlipAveragingInferer`.
 
 Each slice (3D: block, in y and x) is mirrored outward by ``border`` pixels before the windows and
-cropped after (:class:`catseg3d.engines.ReflectionPaddingInferer`), so that the image edges have
+cropped after (:class:`catseg3d.inferers.ReflectionPaddingInferer`), so that the image edges have
 context instead of the network's zero padding. A 3D block is not mirrored along z: blocks are
 streamed with real neighbouring slices as their halo.
 """
@@ -24,45 +24,16 @@ import logging
 import numpy as np
 import torch
 from monai.inferers import SlidingWindowInferer
-from scipy.signal.windows import triang
 
-from catseg3d.engines import (AutocastInferer, FlipAveragingInferer, ReflectionPaddingInferer, ResamplingInferer,
-                              memory_format_for, padded_shape)
 from catseg3d.inference.model import SegmentationModel
+from catseg3d.inferers import (AutocastInferer, FlipAveragingInferer, ReflectionPaddingInferer, ResamplingInferer,
+                               SplineWindowInferer, native_bfloat16, padded_shape)
+from catseg3d.networks import memory_format_for
 
 BLENDS = ("gaussian", "spline")
 RESAMPLE_TOLERANCE = 0.03  # pixel sizes within 3 % of the model's are used as they are
 PRECISIONS = ("auto", "bfloat16", "float32")
 log = logging.getLogger(__name__)
-
-
-def spline_window(size: int, power: int = 2) -> np.ndarray:
-    """The 1D squared-spline window of Smoothly-Blend-Image-Patches, mean 1, ``(size,)`` float64."""
-    quarter = size // 4
-    outer = (np.abs(2 * triang(size)) ** power) / 2
-    outer[quarter:-quarter] = 0
-    inner = 1 - (np.abs(2 * (triang(size) - 1)) ** power) / 2
-    inner[:quarter] = 0
-    inner[-quarter:] = 0
-    window = inner + outer
-    return window / window.mean()
-
-
-class SplineWindowInferer(SlidingWindowInferer):
-    """:class:`SlidingWindowInferer` blending with the separable :func:`spline_window`."""
-
-    def __init__(self, roi_size: tuple[int, ...], **kwargs) -> None:
-        super().__init__(roi_size, **kwargs)
-        weights = np.ones(())
-        for size in roi_size:
-            weights = np.multiply.outer(weights, spline_window(size))
-        self.roi_weight_map = torch.as_tensor(weights, dtype=torch.float32)
-
-
-def cpu_has_native_bfloat16() -> bool:
-    """True where the CPU computes bfloat16 natively (AVX512-BF16 or AMX)."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -71,7 +42,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision != "auto":
         return precision
-    if device.type == "cuda" or cpu_has_native_bfloat16():
+    if native_bfloat16(device):
         return "bfloat16"
     log.warning("this CPU has no native bfloat16 (AVX512-BF16 or AMX): running in float32")
     return "float32"

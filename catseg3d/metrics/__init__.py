@@ -3,10 +3,9 @@
 from catseg3d.metrics.confusion import (METRICS, class_scores, confusion_matrix, mean_ci95,
                                         summarize_confusion_matrices)
 from catseg3d.metrics.evaluation import Evaluation, ImageScore
-from catseg3d.metrics.handler import EvaluationReportHandler
 from catseg3d.metrics.hausdorff import PERCENTILES, percentile_hausdorff, summarize_hausdorff
 from catseg3d.metrics.report import write_report
 
-__all__ = ["METRICS", "PERCENTILES", "Evaluation", "EvaluationReportHandler", "ImageScore", "class_scores",
+__all__ = ["METRICS", "PERCENTILES", "Evaluation", "ImageScore", "class_scores",
            "confusion_matrix", "mean_ci95", "percentile_hausdorff", "summarize_confusion_matrices",
            "summarize_hausdorff", "write_report"]

@@ -47,7 +47,7 @@ class ReflectionPaddingInferer(Inferer):
 
     Args:
         inferer: the inferer to wrap (default :class:`monai.inferers.SimpleInferer`), e.g. a
-            :class:`catseg3d.engines.AutocastInferer` or a sliding-window inferer.
+            :class:`catseg3d.inferers.AutocastInferer` or a sliding-window inferer.
         border: pixels mirrored on each side of each padded axis (0: the input unchanged). An axis
             shorter than ``border + 1`` gets ``size - 1``.
         spatial_axes: spatial axes to pad, counted from the first one after the channel axis

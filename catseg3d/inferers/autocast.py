@@ -8,23 +8,29 @@ import torch
 from monai.data import MetaTensor
 from monai.inferers import Inferer, SimpleInferer
 from monai.utils import convert_to_dst_type, convert_to_tensor
-from torch import nn
+
+from catseg3d.engines.flags import as_bool
+from catseg3d.networks.placement import memory_format_for
 
 
-def memory_format_for(ndim: int) -> torch.memory_format:
-    """``channels_last`` for 4D ``(B, C, H, W)`` tensors, ``channels_last_3d`` for 5D ones."""
-    if ndim not in (4, 5):
-        raise ValueError(f"channels-last needs a 4D or 5D tensor, got {ndim}D")
-    return torch.channels_last if ndim == 4 else torch.channels_last_3d
+def native_bfloat16(device: torch.device | str) -> bool:
+    """True where ``device`` computes bfloat16 natively: CUDA, or a CPU with AVX512-BF16 or AMX.
+
+    Elsewhere bfloat16 is emulated and slower than float32 (2x per training step on an AVX512 CPU
+    without BF16, ``scripts/bench_train_step.py``).
+    """
+    if torch.device(device).type == "cuda":
+        return True
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
-def place_network(network: nn.Module, device: torch.device | str, spatial_dims: int = 2,
-                  channels_last: bool = True) -> nn.Module:
-    """Move ``network`` to ``device``, in channels-last memory format if asked (in place)."""
-    network = network.to(device)
-    if channels_last:
-        network = network.to(memory_format=memory_format_for(spatial_dims + 2))
-    return network
+def autocast_enabled(setting: bool | int | str, device: torch.device | str) -> bool:
+    """Whether to autocast to bfloat16: ``"auto"`` where :func:`native_bfloat16`, else ``setting``
+    as a switch (``true``/``false``, see :func:`catseg3d.engines.as_bool`)."""
+    if isinstance(setting, str) and setting.strip().lower() == "auto":
+        return native_bfloat16(device)
+    return as_bool(setting)
 
 
 class AutocastInferer(Inferer):

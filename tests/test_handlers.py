@@ -9,7 +9,8 @@ import pytest
 import torch
 from monai.data import MetaTensor
 
-from catseg3d.metrics import EvaluationReportHandler, percentile_hausdorff
+from catseg3d.handlers import EvaluationReportHandler
+from catseg3d.metrics import percentile_hausdorff
 
 
 def test_spacing_and_axes_are_reversed_into_numpy_order(tmp_path):

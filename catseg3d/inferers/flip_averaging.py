@@ -25,7 +25,7 @@ class FlipAveragingInferer(Inferer):
 
     Args:
         inferer: the inferer to wrap (default :class:`monai.inferers.SimpleInferer`), e.g. a
-            :class:`catseg3d.engines.AutocastInferer` or a sliding-window inferer.
+            :class:`catseg3d.inferers.AutocastInferer` or a sliding-window inferer.
 
     Input: ``(Batch, in_channels, *spatial)``, 2D or 3D. Output: float32 probabilities
     ``(Batch, out_channels, *spatial)`` that sum to 1 over the channel axis.

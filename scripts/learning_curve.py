@@ -1,0 +1,160 @@
+"""How many labelled patches does fine-tuning need? The learning curve on the grouped folds.
+
+For one grouped fold of the Genc data (``data/genc2022/datalist_fold{K}.json``: the held-out regions
+never seen in training), take k labelled patches from k different training regions (k = 1, 2, 4,
+8, drawn with ``--seed``), fine-tune with ``catseg3d finetune`` under a compute budget, and score
+every held-out patch (DSC per class, mean over patches). Beside each model, the ilastik-style
+baseline (:class:`catseg3d.baselines.PixelForest`) trained on the same labels and scored on the
+same patches, with its minutes.
+
+Labels are dense (the whole patch) or sparse (``--labels sparse``): 48 x 48 boxes, each centred on a
+random pixel of one class in turn (background, alumina, Pt where the patch has any), as a user
+would box examples of each class, until 10 % of the patch is labelled; everything else 255.
+
+One JSON line per model in ``docs/experiments/learning_curve.jsonl`` (a row with the same key is
+replaced).
+
+    python scripts/learning_curve.py --fold 0 --patches 1 2 4 8 --start none --minutes 10
+    python scripts/learning_curve.py --fold 0 --patches 2 4 --start none --labels sparse --minutes 10
+    python scripts/learning_curve.py --table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from catseg3d.baselines import PixelForest
+from catseg3d.finetune import finetune
+from catseg3d.inference.model import load_segmentation_model
+from catseg3d.inference.predictor import Predictor
+from catseg3d.io import Volume, read_nifti, write_nifti
+from catseg3d.io.datalist import fold_datalist_name
+from catseg3d.io.labels import UNLABELLED
+from catseg3d.metrics.confusion import class_scores, confusion_matrix
+from catseg3d.metrics.paper import CLASS_NAMES
+
+REPO = Path(__file__).resolve().parents[1]
+RECORD = REPO / "docs" / "experiments" / "learning_curve.jsonl"
+BOX = 48
+SPARSE_FRACTION = 0.10
+
+
+def chosen_patches(training: list[dict], k: int, seed: int) -> list[dict]:
+    """``k`` training patches from ``k`` different regions (regions in a seeded order, then a seeded
+    patch of each)."""
+    rng = np.random.default_rng(seed)
+    regions = sorted({item["region"] for item in training})
+    if k > len(regions):
+        raise SystemExit(f"the fold's training part has {len(regions)} regions, fewer than {k}")
+    picked = []
+    for region in rng.permutation(regions)[:k]:
+        items = [item for item in training if item["region"] == region]
+        picked.append(items[int(rng.integers(len(items)))])
+    return picked
+
+
+def sparse_boxes(label: np.ndarray, seed: int, fraction: float = SPARSE_FRACTION, box: int = BOX) -> np.ndarray:
+    """``label`` inside boxes centred on pixels of each class in turn until ``fraction`` of the
+    pixels are labelled, 255 elsewhere."""
+    rng = np.random.default_rng(seed)
+    keep = np.zeros(label.shape, bool)
+    classes = [c for c in np.unique(label) if c != UNLABELLED]
+    turn = 0
+    while keep.mean() < fraction:
+        ys, xs = np.nonzero(label == classes[turn % len(classes)])
+        i = int(rng.integers(len(ys)))
+        y0 = int(np.clip(ys[i] - box // 2, 0, label.shape[0] - box))
+        x0 = int(np.clip(xs[i] - box // 2, 0, label.shape[1] - box))
+        keep[y0:y0 + box, x0:x0 + box] = True
+        turn += 1
+    return np.where(keep, label, UNLABELLED).astype(np.uint8)
+
+
+def dsc_per_class(predictions: list[np.ndarray], truths: list[np.ndarray]) -> dict:
+    """Mean over images of each class's DSC (images where a class is absent from both are left out)."""
+    scores = np.array([class_scores(confusion_matrix(p, t, 3))["dsc"] for p, t in zip(predictions, truths)])
+    means = {name: float(np.nanmean(scores[:, c])) for c, name in enumerate(CLASS_NAMES)}
+    return {**{f"dsc_{name}": value for name, value in means.items()}, "dsc_mean": float(np.mean(list(means.values())))}
+
+
+def write_row(row: dict) -> None:
+    key = ("fold", "k", "start", "labels", "method", "seed")
+    rows = [json.loads(line) for line in RECORD.read_text().splitlines()] if RECORD.exists() else []
+    rows = [r for r in rows if tuple(r.get(x) for x in key) != tuple(row[x] for x in key)] + [row]
+    RECORD.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    print(json.dumps(row))
+
+
+def table() -> str:
+    rows = [json.loads(line) for line in RECORD.read_text().splitlines()]
+    lines = ["| fold | labelled patches | labels | method | minutes | DSC bg / Al2O3 / Pt | mean DSC |", "|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["fold"], r["labels"], r["k"], r["method"], r["start"])):
+        method = r["method"] if r["method"] != "finetune" else f"U-Net from {r['start']}"
+        lines.append(f"| {r['fold']} | {r['k']} | {r['labels']} | {method} | {r['minutes']:.1f} | "
+                     f"{r['dsc_background']:.3f} / {r['dsc_alumina']:.3f} / {r['dsc_pt']:.3f} | {r['dsc_mean']:.3f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=Path, default=REPO / "data" / "genc2022")
+    parser.add_argument("--fold", type=int, default=0)
+    parser.add_argument("--patches", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--start", default="none", help="parent bundle, or none (from scratch)")
+    parser.add_argument("--labels", choices=["dense", "sparse"], default="dense")
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-forest", action="store_true", help="only the fine-tuned models")
+    parser.add_argument("--runs", type=Path, default=REPO / "runs" / "learning_curve")
+    parser.add_argument("--table", action="store_true")
+    args = parser.parse_args()
+    if args.table:
+        print(table())
+        return
+    datalist = json.loads((args.dataset / fold_datalist_name(args.fold)).read_text())
+    held_out = datalist["validation"]
+    images = [read_nifti(args.dataset / item["image"]).array for item in held_out]
+    truths = [read_nifti(args.dataset / item["label"]).array for item in held_out]
+    start_name = "scratch" if args.start == "none" else Path(args.start).name
+    for k in args.patches:
+        picked = chosen_patches(datalist["training"], k, args.seed)
+        name = f"fold{args.fold}_k{k}_{args.labels}_{start_name}_seed{args.seed}"
+        folder = args.runs / name
+        folder.mkdir(parents=True, exist_ok=True)
+        image_files, label_files, labels = [], [], []
+        for j, item in enumerate(picked):
+            label = read_nifti(args.dataset / item["label"])
+            array = label.array if args.labels == "dense" else sparse_boxes(label.array, args.seed + j)
+            labels.append(array)
+            write_nifti(Volume(array, label.spacing), folder / f"labels_{j}.nii.gz")
+            image_files.append(args.dataset / item["image"])
+            label_files.append(folder / f"labels_{j}.nii.gz")
+        common = {"fold": args.fold, "k": k, "labels": args.labels, "seed": args.seed,
+                  "patches": [item["image"] for item in picked],
+                  "labelled_pixels": int(sum((label != UNLABELLED).sum() for label in labels)),
+                  "n_held_out": len(held_out)}
+        if not args.no_forest:
+            started = time.perf_counter()
+            forest = PixelForest(seed=args.seed).fit([read_nifti(f).array for f in image_files], labels)
+            predictions = [forest.predict(image) for image in images]
+            write_row({**common, "method": "random forest", "start": "-", **dsc_per_class(predictions, truths),
+                       "minutes": (time.perf_counter() - started) / 60})
+        bundle = folder / "bundle"
+        if not (bundle / "models" / "model.pt").exists():
+            finetune(image_files, label_files, bundle, model=args.start, minutes=args.minutes, seed=args.seed,
+                     report=print)
+        model = load_segmentation_model(bundle)
+        predictor = Predictor(model)
+        predictions = [predictor(image[None], spacing=(0.12, 0.12))[0].argmax(0) for image in images]
+        metadata = json.loads((bundle / "configs" / "metadata.json").read_text())["finetune"]
+        write_row({**common, "method": "finetune", "start": start_name, **dsc_per_class(predictions, truths),
+                   "minutes": args.minutes, "wall_minutes": metadata.get("minutes"), "epochs": metadata.get("epochs")})
+
+
+if __name__ == "__main__":
+    main()
