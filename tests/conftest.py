@@ -34,14 +34,27 @@ def genc_prepared(genc_src, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def small_dataset(genc_prepared, tmp_path_factory) -> Path:
-    """A dataset folder whose datalist holds 4 real training and 2 real validation patches."""
+    """A dataset folder of 4 real training and 2 real validation patches, each cut to the 256 x 256
+    quarter holding the most Pt (a quarter of the pixels: the bundle tests train and score 4x faster)."""
+    import numpy as np
+
+    from catseg3d.io import Volume, read_nifti, write_nifti
+
     full = json.loads((genc_prepared / "datalist.json").read_text())
     folder = tmp_path_factory.mktemp("small")
-    small = {
-        split: [{**{k: str(genc_prepared / item[k]) for k in ("image", "label")}, "region": item["region"]}
-                for item in full[split][:n]]
-        for split, n in (("training", 4), ("validation", 2))
-    }
+    small = {}
+    for split, n in (("training", 4), ("validation", 2)):
+        small[split] = []
+        for item in full[split][:n]:
+            image, label = (read_nifti(genc_prepared / item[k]) for k in ("image", "label"))
+            quarters = [(y, x) for y in (0, 256) for x in (0, 256)]
+            y, x = max(quarters, key=lambda q: int((label.array[q[0]:q[0] + 256, q[1]:q[1] + 256] == 2).sum()))
+            names = {}
+            for key, volume in (("image", image), ("label", label)):
+                names[key] = str(folder / Path(item[key]).name)
+                write_nifti(Volume(np.ascontiguousarray(volume.array[y:y + 256, x:x + 256]), volume.spacing),
+                            names[key])
+            small[split].append({**names, "region": item["region"]})
     (folder / "datalist.json").write_text(json.dumps(small))
     return folder
 
