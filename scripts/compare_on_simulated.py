@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from catseg3d.engines import trained_state
 from catseg3d.io import read_nifti
 from catseg3d.metrics.hausdorff import UNDEFINED, hausdorff_status, percentile_hausdorff
 from catseg3d.metrics.paper import CLASS_NAMES as CLASSES
@@ -70,7 +70,7 @@ def segment(volume: Path, bundle: Path, out: Path, border: int) -> float:
     """Run ``catseg3d segment`` (``--border`` pixels mirrored at slice edges); returns its wall-clock
     seconds. A failed run stops the script with its error line."""
     weights = bundle / "models" / "model.pt" if bundle.is_dir() else bundle
-    spatial_dims = torch.load(weights, map_location="cpu", weights_only=True)["head.weight"].ndim - 2
+    spatial_dims = trained_state(weights)["head.weight"].ndim - 2
     options = ["--axis", "y"] if spatial_dims == 2 else ["--window", "96"]
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "catseg3d", "segment", str(volume), str(out), "--model",

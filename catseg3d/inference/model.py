@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from catseg3d.engines.checkpoints import trained_state
 from catseg3d.io.errors import InputError
 from catseg3d.networks import PaperUNet, paper_unet_features
 from catseg3d.transforms.intensity import IntensityMapping
@@ -146,9 +147,7 @@ def _load_network(weights: Path) -> tuple[nn.Module, str, tuple[int, int, int]]:
             if "head.weight" not in state or not hasattr(network, "size_multiple"):
                 raise InputError(weights, "not a TorchScript export of a catseg3d PaperUNet")
         else:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-            if not isinstance(state, dict):
-                raise InputError(weights, f"expected a state_dict, got {type(state).__name__}")
+            state = trained_state(weights)
             network = paper_unet_from_state_dict(state, weights)
             runtime = "pytorch"
     except InputError:
