@@ -132,7 +132,7 @@ def _shard(reader: SlabReader, step: int, rank: int, world: int) -> tuple[int, i
                                                                     reader.shape[0])
 
 
-def _stream(reader: SlabReader, predictor: Predictor, window, writer: _PartWriter, start: int, stop: int,
+def _stream(reader: SlabReader, predictor: Predictor, intensity_window, writer: _PartWriter, start: int, stop: int,
             step: int, bar: tqdm) -> None:
     """Predict slices ``start:stop`` in steps (3D: blocks with a half-window halo) into ``writer``."""
     spatial_dims = predictor.model.spatial_dims
@@ -141,7 +141,7 @@ def _stream(reader: SlabReader, predictor: Predictor, window, writer: _PartWrite
     for z0 in range(start, stop, step):
         z1 = min(z0 + step, stop)
         lo, hi = max(z0 - halo, 0), min(z1 + halo, reader.shape[0])
-        images = to_uint8(reader.read(lo, hi), window)
+        images = to_uint8(reader.read(lo, hi), intensity_window)
         if spatial_dims == 2:
             probabilities = predictor(images, spacing).transpose(1, 0, 2, 3)
         else:
@@ -171,12 +171,12 @@ def resampling_note(predictor: Predictor, spacing: tuple[float, ...], planes: tu
             "network, the probabilities back to the input grid (--no-resample: off)")
 
 
-def _planes(reader: SlabReader, predictor: Predictor, window, planes: tuple[str, ...], writer: _PartWriter,
+def _planes(reader: SlabReader, predictor: Predictor, intensity_window, planes: tuple[str, ...], writer: _PartWriter,
             work: Path, slab: int, bar: tqdm) -> None:
     """Average the 2D model's probabilities over ``planes``, summed in a disk memory map."""
     volume = np.empty(reader.shape, dtype=np.uint8)
     for z0 in range(0, reader.shape[0], slab):
-        volume[z0:z0 + slab] = to_uint8(reader.read(z0, min(z0 + slab, reader.shape[0])), window)
+        volume[z0:z0 + slab] = to_uint8(reader.read(z0, min(z0 + slab, reader.shape[0])), intensity_window)
     total = np.lib.format.open_memmap(work / "probability_sum.npy", mode="w+", dtype=np.float32,
                                       shape=(predictor.model.num_classes, *reader.shape))
     for plane in planes:
@@ -192,11 +192,133 @@ def _planes(reader: SlabReader, predictor: Predictor, window, planes: tuple[str,
         writer.write(np.asarray(total[:, z0:z0 + slab]) / len(planes))
 
 
+@dataclass
+class SegmentationPlan:
+    """How :func:`segment` will run, decided from the input's header and a few sampled slices
+    before any prediction.
+
+    Attributes:
+        planes: slice planes of a 2D model (a 3D model: ``("xy",)``, meaning the volume).
+        streaming: the ``xy``-only path that streams slabs (see the module docstring).
+        intensity_window: raw values mapped to levels 0 and 255 of the network input.
+        resampling_note: one line if the input is resampled to the model's pixel size, else None.
+        headers: uint8 NIfTI headers of the label (1 channel) and probability (C channels) outputs.
+        step: slices predicted per step.
+        start, stop: this rank's slices (all of them outside ``torchrun`` or off the streaming path).
+        total_slices: slices the progress bar counts (every plane's slices, summed).
+    """
+
+    planes: tuple[str, ...]
+    streaming: bool
+    intensity_window: tuple[float, float]
+    resampling_note: str | None
+    headers: tuple
+    step: int
+    start: int
+    stop: int
+    total_slices: int
+
+
+def plan_segmentation(reader: SlabReader, predictor: Predictor, planes: tuple[str, ...], intensity: str,
+                      slab: int, rank: int = 0, world: int = 1) -> SegmentationPlan:
+    """Check that ``predictor`` can segment ``reader``'s volume along ``planes`` and plan the run:
+    the intensity window (``intensity``: ``auto``, ``fixed`` or ``percentile``), the resampling to
+    the model's pixel size, the output headers and this rank's share of the slices.
+
+    Raises:
+        InputError: a combination the model or the input cannot take, or a geometry NIfTI cannot hold.
+    """
+    model, path = predictor.model, reader.path
+    planes = tuple(dict.fromkeys(planes))
+    if not planes or any(p not in PLANE_NORMALS for p in planes):
+        raise InputError(path, f"planes must be among {tuple(PLANE_NORMALS)}, got {planes}")
+    streaming = planes == ("xy",)
+    if model.spatial_dims == 3 and (reader.ndim == 2 or not streaming):
+        raise InputError(path, "a 3D model needs a 3D volume and segments it whole (no --planes/--axis)")
+    if reader.ndim == 2 and not streaming:
+        raise InputError(path, "a 2D image has only the xy plane")
+    if not streaming and world > 1:
+        raise InputError(path, "--planes/--axis other than xy run in one process only")
+    try:
+        samples = sample_slices(reader) if model.intensity.resolve(intensity, reader.dtype) == "percentile" else ()
+        intensity_window = model.intensity.window(intensity, reader.dtype, samples)
+        note = resampling_note(predictor, reader.spacing, planes)
+    except InputError:
+        raise
+    except ValueError as error:
+        raise InputError(path, str(error)) from error
+    try:  # the headers first: a geometry NIfTI cannot hold fails before any work
+        headers = (_output_header(reader, 1), _output_header(reader, model.num_classes))
+    except Exception as error:
+        raise InputError(path, f"cannot describe the output in NIfTI ({error})") from error
+    step = _step(predictor, reader, slab)
+    start, stop = _shard(reader, step, rank, world) if streaming else (0, reader.shape[0])
+    total = (stop - start) if streaming else sum(reader.shape[PLANE_NORMALS[p]] for p in planes)
+    return SegmentationPlan(planes, streaming, intensity_window, note, headers, step, start, stop, total)
+
+
+def predict_parts(reader: SlabReader, predictor: Predictor, plan: SegmentationPlan, work: Path, slab: int,
+                  with_probabilities: bool, rank: int = 0, progress: bool = True) -> np.ndarray:
+    """Predict this rank's slices into raw part files in ``work`` (``labels.RANK`` and, with
+    ``with_probabilities``, ``probC.RANK``: uint8, ``(z, y, x)`` order, slices in order).
+
+    Returns:
+        voxels per class written by this rank, ``(C,)`` int64.
+    """
+    with ExitStack() as stack:
+        writer = _PartWriter(stack, work, rank, predictor.model.num_classes, with_probabilities)
+        bar = stack.enter_context(tqdm(total=plan.total_slices, unit="slice", disable=not progress or rank > 0,
+                                       desc=f"segment {reader.path.name}"))
+        if plan.streaming:
+            _stream(reader, predictor, plan.intensity_window, writer, plan.start, plan.stop, plan.step, bar)
+        else:
+            _planes(reader, predictor, plan.intensity_window, plan.planes, writer, work, slab, bar)
+    return writer.counts
+
+
+def assemble_outputs(work: Path, plan: SegmentationPlan, shape: tuple[int, ...], output_path: Path,
+                     probabilities_path: Path | None, min_size: int, world: int = 1) -> tuple[np.ndarray | None, int]:
+    """Write the label NIfTI (and the probabilities, if asked) from every rank's part files in
+    ``work``, relabelling components smaller than ``min_size`` voxels first. Both files or neither.
+
+    Args:
+        shape: the label volume's numpy shape, ``(z, y, x)`` or ``(y, x)``.
+
+    Returns:
+        ``(voxels per class after relabelling, or None if nothing was relabelled, components relabelled)``.
+    """
+    label_parts = [work / f"labels.{r:04d}" for r in range(world)]
+    counts, removed = None, 0
+    if min_size > 1:
+        labels = np.concatenate([np.fromfile(p, dtype=np.uint8) for p in label_parts]).reshape(shape)
+        removed = remove_small_components(labels, min_size)
+        counts = np.bincount(labels.ravel(), minlength=plan.headers[1].get_data_shape()[-1])
+        for part in label_parts[1:]:
+            part.unlink()
+        label_parts = label_parts[:1]
+        labels.tofile(label_parts[0])
+        del labels
+    if probabilities_path is not None:  # the larger file first
+        header = plan.headers[1]
+        header.set_slope_inter(1 / 255, 0)
+        channels = header.get_data_shape()[-1]
+        write_nifti_from_parts(probabilities_path, header,
+                               [work / f"prob{c}.{r:04d}" for c in range(channels) for r in range(world)])
+    try:
+        write_nifti_from_parts(output_path, plan.headers[0], label_parts)
+    except BaseException:
+        if probabilities_path is not None:
+            Path(probabilities_path).unlink(missing_ok=True)
+        raise
+    return counts, removed
+
+
 def segment(input_path: str | Path, output_path: str | Path, predictor: Predictor,
             planes: tuple[str, ...] = ("xy",), probabilities_path: str | Path | None = None,
             min_size: int = 0, intensity: str = "auto", spacing=None, slab: int = 4,
             progress: bool = True, report=None) -> SegmentSummary:
-    """Segment ``input_path`` into the uint8 label NIfTI ``output_path``.
+    """Segment ``input_path`` into the uint8 label NIfTI ``output_path``: plan
+    (:func:`plan_segmentation`), predict (:func:`predict_parts`), assemble (:func:`assemble_outputs`).
 
     Args:
         input_path: anything :func:`catseg3d.io.slabs.open_slabs` opens (a 2D image counts as one
@@ -228,88 +350,33 @@ def segment(input_path: str | Path, output_path: str | Path, predictor: Predicto
     check_nifti_output(output_path)
     if probabilities_path is not None:
         check_nifti_output(probabilities_path)
+        probabilities_path = Path(probabilities_path)
+        if probabilities_path.resolve() == output_path.resolve():
+            raise InputError(output_path, "the probabilities need a file of their own")
     if slab < 1:
         raise InputError(output_path, f"slab must be at least 1 slice, got {slab}")
-    if probabilities_path is not None and Path(probabilities_path).resolve() == output_path.resolve():
-        raise InputError(output_path, "the probabilities need a file of their own")
-    planes = tuple(dict.fromkeys(planes))
-    if not planes or any(p not in PLANE_NORMALS for p in planes):
-        raise InputError(output_path, f"planes must be among {tuple(PLANE_NORMALS)}, got {planes}")
-    model = predictor.model
     with open_slabs(input_path, spacing) as reader:
-        streaming = planes == ("xy",)
-        if model.spatial_dims == 3 and (reader.ndim == 2 or not streaming):
-            raise InputError(input_path, "a 3D model needs a 3D volume and segments it whole "
-                                         "(no --planes/--axis)")
-        if reader.ndim == 2 and not streaming:
-            raise InputError(input_path, "a 2D image has only the xy plane")
-        if not streaming and world > 1:
-            raise InputError(input_path, "--planes/--axis other than xy run in one process only")
-        try:
-            window = model.intensity.window(intensity, reader.dtype, sample_slices(reader)
-                                            if model.intensity.resolve(intensity, reader.dtype) == "percentile"
-                                            else ())
-        except InputError:
-            raise
-        except ValueError as error:
-            raise InputError(input_path, str(error)) from error
-        try:
-            note = resampling_note(predictor, reader.spacing, planes)
-        except ValueError as error:
-            raise InputError(input_path, str(error)) from error
-        if note and report is not None and rank == 0:
-            report(note)
-        num_classes = model.num_classes
-        try:  # the headers first: a geometry NIfTI cannot hold fails before any work
-            headers = [_output_header(reader, 1), _output_header(reader, num_classes)]
-        except Exception as error:
-            raise InputError(input_path, f"cannot describe the output in NIfTI ({error})") from error
+        plan = plan_segmentation(reader, predictor, planes, intensity, slab, rank, world)
+        if plan.resampling_note and report is not None and rank == 0:
+            report(plan.resampling_note)
         work = _shared_work_dir(output_path, world)
         try:
-            step = _step(predictor, reader, slab)
-            start, stop = _shard(reader, step, rank, world) if streaming else (0, reader.shape[0])
-            total_steps = (stop - start) if streaming else sum(reader.shape[PLANE_NORMALS[p]] for p in planes)
-            with ExitStack() as stack:
-                writer = _PartWriter(stack, work, rank, num_classes, probabilities_path is not None)
-                bar = stack.enter_context(tqdm(total=total_steps, unit="slice", disable=not progress or rank > 0,
-                                               desc=f"segment {Path(input_path).name}"))
-                if streaming:
-                    _stream(reader, predictor, window, writer, start, stop, step, bar)
-                else:
-                    _planes(reader, predictor, window, planes, writer, work, slab, bar)
-            counts = torch.from_numpy(writer.counts)
+            counts = torch.from_numpy(predict_parts(reader, predictor, plan, work, slab,
+                                                    probabilities_path is not None, rank, progress))
             if world > 1:  # on the device: nccl reduces GPU tensors only
                 counts = counts.to(predictor.device)
                 dist.all_reduce(counts)  # also tells rank 0 that every part is complete
                 counts = counts.cpu()
             removed = 0
             if rank == 0:
-                label_parts = [work / f"labels.{r:04d}" for r in range(world)]
-                if min_size > 1:
-                    labels = np.concatenate([np.fromfile(p, dtype=np.uint8) for p in label_parts])
-                    labels = labels.reshape(reader.shape[-reader.ndim:])
-                    removed = remove_small_components(labels, min_size)
-                    counts = torch.from_numpy(np.bincount(labels.ravel(), minlength=num_classes))
-                    for part in label_parts[1:]:
-                        part.unlink()
-                    label_parts = label_parts[:1]
-                    labels.tofile(label_parts[0])
-                    del labels
-                if probabilities_path is not None:  # the larger file first; both or neither
-                    header = headers[1]
-                    header.set_slope_inter(1 / 255, 0)
-                    parts = [work / f"prob{c}.{r:04d}" for c in range(num_classes) for r in range(world)]
-                    write_nifti_from_parts(probabilities_path, header, parts)
-                try:
-                    write_nifti_from_parts(output_path, headers[0], label_parts)
-                except BaseException:
-                    if probabilities_path is not None:
-                        Path(probabilities_path).unlink(missing_ok=True)
-                    raise
+                cleaned, removed = assemble_outputs(work, plan, tuple(reader.shape[-reader.ndim:]), output_path,
+                                                    probabilities_path, min_size, world)
+                if cleaned is not None:
+                    counts = torch.from_numpy(cleaned)
         finally:
             if rank == 0:
                 shutil.rmtree(work, ignore_errors=True)
     fractions = counts.double() / counts.sum()
     return SegmentSummary(tuple(reader.shape), time.perf_counter() - started,
-                          dict(zip(model.class_names, fractions.tolist())), predictor.precision,
-                          window, removed, note is not None)
+                          dict(zip(predictor.model.class_names, fractions.tolist())), predictor.precision,
+                          plan.intensity_window, removed, plan.resampling_note is not None)
