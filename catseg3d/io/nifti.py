@@ -129,25 +129,74 @@ def nifti_spatial_shape(shape: Sequence[int]) -> tuple[int, ...]:
     return shape
 
 
+class NiftiZYX:
+    """A NIfTI file's data seen in numpy ``(z, y, x)`` order and read in ``z`` ranges, through
+    nibabel's array proxy (memory-mapped for ``.nii``; ``.nii.gz`` is decompressed as read).
+
+    Attributes:
+        shape: ``(z, y, x)``; a 2D image is one slice, ``(1, y, x)``.
+        dtype: the type slices come in (after ``scl_slope``/``scl_inter``).
+    """
+
+    def __init__(self, path: Path, proxy, shape_xyz: tuple[int, ...]) -> None:
+        self.path = path
+        self.proxy = proxy
+        self.shape = tuple(reversed(shape_xyz))
+        self.dtype = self._read(np.s_[:1, :1, :1]).dtype
+
+    def _read(self, index) -> np.ndarray:
+        try:
+            return np.asarray(self.proxy[index])
+        except Exception as error:  # nibabel and gzip raise several types for a short file
+            raise InputError(self.path, f"truncated or damaged NIfTI ({error})") from error
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        """``z`` slices ``index`` as a ``(n, y, x)`` array."""
+        return np.transpose(self._read(np.s_[:, :, index]), (2, 1, 0))
+
+
+def open_nifti(path: str | os.PathLike, keep_file_open: bool = False
+               ) -> tuple[NiftiZYX, int, tuple[float, ...], nib.Nifti1Header]:
+    """Open a NIfTI file without reading its data: the one NIfTI reader, behind both
+    :func:`read_nifti` and :func:`catseg3d.io.slabs.open_slabs`.
+
+    Trailing singleton axes (a 2D image stored as ``(x, y, 1)``) are dropped.
+
+    Returns:
+        ``(data, ndim, spacing, header)``: the data in ``(z, y, x)`` order (``(1, y, x)`` for a 2D
+        image), 2 or 3, the voxel size in nm (numpy order, ``ndim`` values) and the header.
+
+    Raises:
+        InputError: the file cannot be read, is shorter than its header says (``.nii``), or has
+            more than three non-singleton axes.
+    """
+    path = Path(path)
+    try:
+        image = nib.load(str(path), keep_file_open=keep_file_open)
+    except Exception as error:  # nibabel raises many types for a bad file
+        raise InputError(path, f"cannot read NIfTI ({error})") from error
+    shape = nifti_spatial_shape(image.shape)
+    if len(shape) > 3:
+        raise InputError(path, f"expected a 2D or 3D image, got shape {image.shape}")
+    ndim = len(shape)
+    expected = image.dataobj.offset + int(np.prod(image.shape)) * image.get_data_dtype().itemsize
+    if nifti_suffix(path) == ".nii" and path.stat().st_size < expected:
+        raise InputError(path, f"truncated NIfTI: {path.stat().st_size} bytes, the header needs {expected}")
+    proxy = image.dataobj.reshape((*shape, 1) if ndim == 2 else shape)
+    return NiftiZYX(path, proxy, tuple(proxy.shape)), ndim, nifti_spacing_nm(image.header, ndim), image.header
+
+
 def read_nifti(path: str | os.PathLike) -> Volume:
     """Read a NIfTI file into a :class:`Volume` (numpy ``(z, y, x)`` or ``(y, x)`` order, nm).
 
     Trailing singleton axes (a 2D image stored as ``(x, y, 1)``) are dropped.
 
     Raises:
-        InputError: the file cannot be read or has more than three non-singleton axes.
+        InputError: see :func:`open_nifti`; also a file whose data is cut short.
     """
-    try:
-        image = nib.load(str(path))
-        data = np.asanyarray(image.dataobj)
-    except Exception as error:  # nibabel raises many types for a bad file
-        raise InputError(path, f"cannot read NIfTI ({error})") from error
-    shape = nifti_spatial_shape(data.shape)
-    if len(shape) > 3:
-        raise InputError(path, f"expected a 2D or 3D image, got shape {data.shape}")
-    ndim = len(shape)
-    data = data.reshape(shape)
-    return Volume(np.ascontiguousarray(np.transpose(data)), nifti_spacing_nm(image.header, ndim))
+    data, ndim, spacing, _ = open_nifti(path)
+    array = data[0:data.shape[0]]
+    return Volume(np.ascontiguousarray(array[0] if ndim == 2 else array), spacing)
 
 
 def loaded_spacing_nm(image, ndim: int) -> tuple[float, ...]:

@@ -171,18 +171,34 @@ def _read_tiff_folder(folder: Path) -> tuple[np.ndarray, tuple[float, ...] | Non
     return np.stack(slices), spacing
 
 
-def _read_mrc(path: Path) -> tuple[np.ndarray, tuple[float, ...] | None]:
+def open_mrc(path: str | os.PathLike):
+    """Open an MRC file memory-mapped, without reading its data: the one MRC reader, behind both
+    :func:`read_volume` and :func:`catseg3d.io.slabs.open_slabs`.
+
+    Returns:
+        ``(mrc, spacing)``: the open ``mrcfile`` object (``mrc.data`` in ``(z, y, x)`` or ``(y, x)``
+        order; close it when done) and the voxel size in nm, or None if the header holds none.
+
+    Raises:
+        InputError: unreadable, truncated, or not 2D or 3D.
+    """
     import mrcfile
 
     try:
-        with mrcfile.open(path, mode="r", permissive=False) as mrc:
-            array = np.array(mrc.data)
-            voxel = mrc.voxel_size
+        mrc = mrcfile.mmap(path, mode="r", permissive=False)
     except Exception as error:
         raise InputError(path, f"cannot read MRC ({error})") from error
-    if array.ndim not in (2, 3):
-        raise InputError(path, f"expected a 2D or 3D MRC, got shape {array.shape}")
-    return array, mrc_spacing_nm(voxel, array.ndim)
+    if mrc.data.ndim not in (2, 3):
+        shape = mrc.data.shape
+        mrc.close()
+        raise InputError(path, f"expected a 2D or 3D MRC, got shape {shape}")
+    return mrc, mrc_spacing_nm(mrc.voxel_size, mrc.data.ndim)
+
+
+def _read_mrc(path: Path) -> tuple[np.ndarray, tuple[float, ...] | None]:
+    mrc, spacing = open_mrc(path)
+    with mrc:
+        return np.array(mrc.data), spacing
 
 
 def mrc_spacing_nm(voxel, ndim: int) -> tuple[float, ...] | None:

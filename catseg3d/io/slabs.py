@@ -1,8 +1,8 @@
 """Read a volume slab by slab (whole ``z`` slices), so that large tomograms need not fit in memory.
 
-NIfTI files are read through nibabel's array proxy (memory-mapped for ``.nii``; ``.nii.gz`` is
-decompressed once, front to back, as slabs are read in order) and MRC files through mrcfile's
-memory map. Other formats (TIFF, NRRD, MHA, DM, EMD) are read whole with
+NIfTI and MRC files are opened by their format's one reader (:func:`catseg3d.io.nifti.open_nifti`:
+nibabel's array proxy, memory-mapped for ``.nii``, ``.nii.gz`` decompressed once, front to back,
+as slabs are read in order; :func:`catseg3d.io.readers.open_mrc`: mrcfile's memory map). Other formats (TIFF, NRRD, MHA, DM, EMD) are read whole with
 :func:`catseg3d.io.read_volume`: convert them to ``.nii`` once to stream them.
 """
 
@@ -16,8 +16,8 @@ import nibabel as nib
 import numpy as np
 
 from catseg3d.io.errors import InputError
-from catseg3d.io.nifti import nifti_spacing_nm, nifti_spatial_shape, nifti_suffix
-from catseg3d.io.readers import MRC_SUFFIXES, mrc_spacing_nm, per_axis, read_volume
+from catseg3d.io.nifti import nifti_suffix, open_nifti
+from catseg3d.io.readers import MRC_SUFFIXES, open_mrc, per_axis, read_volume
 
 
 class SlabReader:
@@ -61,54 +61,14 @@ class SlabReader:
         self.close()
 
 
-class _NiftiZYX:
-    """nibabel's ``(x, y, z)`` array proxy seen in ``(z, y, x)`` order, read in z ranges."""
-
-    def __init__(self, path: Path, proxy, shape_xyz: tuple[int, ...]) -> None:
-        self.path = path
-        self.proxy = proxy
-        self.shape = tuple(reversed(shape_xyz))
-        self.dtype = self._read(np.s_[:1, :1, :1]).dtype  # after scl_slope/scl_inter, as slabs come
-
-    def _read(self, index) -> np.ndarray:
-        try:
-            return np.asarray(self.proxy[index])
-        except Exception as error:  # nibabel and gzip raise several types for a short file
-            raise InputError(self.path, f"truncated or damaged NIfTI ({error})") from error
-
-    def __getitem__(self, index: slice) -> np.ndarray:
-        return np.transpose(self._read(np.s_[:, :, index]), (2, 1, 0))
-
-
 def _open_nifti(path: Path):
-    try:
-        image = nib.load(str(path), keep_file_open=True)
-    except Exception as error:
-        raise InputError(path, f"cannot read NIfTI ({error})") from error
-    shape = nifti_spatial_shape(image.shape)
-    if len(shape) > 3:
-        raise InputError(path, f"expected a 2D or 3D image, got shape {image.shape}")
-    ndim = len(shape)
-    expected = image.dataobj.offset + int(np.prod(image.shape)) * image.get_data_dtype().itemsize
-    if nifti_suffix(path) == ".nii" and path.stat().st_size < expected:
-        raise InputError(path, f"truncated NIfTI: {path.stat().st_size} bytes, the header needs {expected}")
-    proxy = image.dataobj.reshape((*shape, 1) if ndim == 2 else shape)
-    data = _NiftiZYX(path, proxy, tuple(proxy.shape))
-    return data, ndim, nifti_spacing_nm(image.header, ndim), None, image.header
+    data, ndim, spacing, header = open_nifti(path, keep_file_open=True)
+    return data, ndim, spacing, None, header
 
 
 def _open_mrc(path: Path):
-    import mrcfile
-
-    try:
-        mrc = mrcfile.mmap(path, mode="r", permissive=False)
-    except Exception as error:
-        raise InputError(path, f"cannot read MRC ({error})") from error
+    mrc, spacing = open_mrc(path)
     data = mrc.data
-    if data.ndim not in (2, 3):
-        mrc.close()
-        raise InputError(path, f"expected a 2D or 3D MRC, got shape {data.shape}")
-    spacing = mrc_spacing_nm(mrc.voxel_size, data.ndim)
     return (data[None] if data.ndim == 2 else data), data.ndim, spacing, mrc.close, None
 
 
