@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 from ignite.engine import Engine, Events
 
+from catseg3d.io.axes import from_monai
 from catseg3d.io.nifti import loaded_spacing_nm
 from catseg3d.metrics.evaluation import Evaluation
 from catseg3d.metrics.hausdorff import PERCENTILES
@@ -59,9 +60,9 @@ class EvaluationReportHandler:
             ndim = label.ndim - 1
             spacing = loaded_spacing_nm(label, ndim)
             name = Path(str(label.meta.get("filename_or_obj", f"image_{len(self.evaluation.scores)}"))).name
-            image = np.transpose(item["image"][0].detach().cpu().numpy()) if self.keep_images else None
-            self.evaluation.add(name, np.transpose(class_indices(item["pred"])),
-                                np.transpose(class_indices(label)), spacing, image)
+            image = from_monai(item["image"][0].detach().cpu().numpy()) if self.keep_images else None
+            self.evaluation.add(name, from_monai(class_indices(item["pred"])), from_monai(class_indices(label)),
+                                spacing, image)
 
     def write(self, engine: Engine) -> None:
         write_report(self.evaluation, self.output_dir)

@@ -28,6 +28,7 @@ from monai.inferers import SlidingWindowInferer
 from catseg3d.inference.model import SegmentationModel
 from catseg3d.inferers import (AutocastInferer, FlipAveragingInferer, ReflectionPaddingInferer, ResamplingInferer,
                                SplineWindowInferer, native_bfloat16, padded_shape)
+from catseg3d.io.axes import batch_from_monai, batch_to_monai, spacing_to_monai
 from catseg3d.networks import memory_format_for
 
 BLENDS = ("gaussian", "spline")
@@ -156,10 +157,7 @@ class Predictor:
     @torch.inference_mode()
     def __call__(self, images: np.ndarray, spacing=None) -> np.ndarray:
         scale = self.scale_for(spacing)
-        network_scale = None if scale is None else scale[::-1]  # numpy order -> network (NIfTI) order
+        network_scale = None if scale is None else spacing_to_monai(scale)
         x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device, torch.float32).div_(255.0)
-        if self.model.spatial_dims == 2:  # (n, rows, cols) -> (n, 1, cols, rows)
-            p = self.probabilities(x.transpose(1, 2)[:, None], network_scale)
-            return p.transpose(2, 3).cpu().numpy()
-        p = self.probabilities(x.permute(2, 1, 0)[None, None], network_scale)[0]  # (z, y, x) -> (1, 1, x, y, z)
-        return p.permute(0, 3, 2, 1).cpu().numpy()
+        dims = self.model.spatial_dims
+        return batch_from_monai(self.probabilities(batch_to_monai(x, dims), network_scale), dims).cpu().numpy()

@@ -24,6 +24,7 @@ import nibabel as nib
 import numpy as np
 
 from catseg3d.io.atomic import atomic_path
+from catseg3d.io.axes import from_monai, spacing_from_monai, spacing_to_monai, to_monai
 from catseg3d.io.errors import InputError
 from catseg3d.io.volume import Volume, exact_decimal
 
@@ -63,8 +64,8 @@ def nifti_header(shape: Sequence[int], spacing: Sequence[float], dtype: np.dtype
         channels: more than 1 adds a fourth NIfTI axis (``(x, y, z, c)``), e.g. one probability
             map per class.
     """
-    spacing_xyz = tuple(float(s) for s in spacing[::-1])
-    shape_xyz = tuple(int(s) for s in shape[::-1])
+    spacing_xyz = spacing_to_monai(spacing)
+    shape_xyz = tuple(int(s) for s in spacing_to_monai(shape))
     if channels > 1:
         shape_xyz = (*shape_xyz, *([1] * (3 - len(shape_xyz))), channels)
     affine = np.diag([*spacing_xyz, *([1.0] * (3 - len(spacing_xyz))), 1.0])
@@ -114,7 +115,7 @@ def write_nifti(volume: Volume, path: str | os.PathLike) -> Path:
         array = array.astype(np.uint8)
     elif array.dtype == np.float16:  # NIfTI-1 has no float16
         array = array.astype(np.float32)
-    image = nib.Nifti1Image(np.transpose(array), None, nifti_header(array.shape, volume.spacing, array.dtype))
+    image = nib.Nifti1Image(to_monai(array), None, nifti_header(array.shape, volume.spacing, array.dtype))
     with atomic_path(path, suffix=suffix) as tmp:
         nib.save(image, tmp)
     return path
@@ -152,7 +153,7 @@ class NiftiZYX:
 
     def __getitem__(self, index: slice) -> np.ndarray:
         """``z`` slices ``index`` as a ``(n, y, x)`` array."""
-        return np.transpose(self._read(np.s_[:, :, index]), (2, 1, 0))
+        return from_monai(self._read(np.s_[:, :, index]))
 
 
 def open_nifti(path: str | os.PathLike, keep_file_open: bool = False
@@ -210,11 +211,11 @@ def loaded_spacing_nm(image, ndim: int) -> tuple[float, ...]:
     code = int(np.asarray(image.meta.get("xyzt_units", 0))) & 0x07
     scale = NM_PER_UNIT.get(nib.nifti1.unit_codes.label.get(code, "unknown"), 1.0)
     spacing = [float(s) for s in image.pixdim[:ndim].tolist()]
-    return tuple(float(f"{exact_decimal(z) * scale:.12g}") for z in spacing)[::-1]
+    return spacing_from_monai(float(f"{exact_decimal(z) * scale:.12g}") for z in spacing)
 
 
 def nifti_spacing_nm(header: nib.Nifti1Header, ndim: int) -> tuple[float, ...]:
     """Voxel size in nm of the first ``ndim`` axes, in numpy order (``(z, y, x)`` or ``(y, x)``)."""
     scale = NM_PER_UNIT.get(header.get_xyzt_units()[0], 1.0)
     spacing_xyz = [float(f"{exact_decimal(z) * scale:.12g}") for z in header.get_zooms()[:ndim]]
-    return tuple(spacing_xyz[::-1])
+    return spacing_from_monai(spacing_xyz)
