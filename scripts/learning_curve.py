@@ -16,6 +16,7 @@ replaced).
 
     python scripts/learning_curve.py --fold 0 --patches 1 2 4 8 --start none --minutes 10
     python scripts/learning_curve.py --fold 0 --patches 2 4 --start none --labels sparse --minutes 10
+    python scripts/learning_curve.py --fold 0 --patches 2 --start none --minutes 10 --set learning_rate=0.0005
     python scripts/learning_curve.py --table
 """
 
@@ -83,9 +84,9 @@ def dsc_per_class(predictions: list[np.ndarray], truths: list[np.ndarray]) -> di
 
 
 def write_row(row: dict) -> None:
-    key = ("fold", "k", "start", "labels", "method", "seed")
+    key = ("fold", "k", "start", "labels", "method", "seed", "settings")
     rows = [json.loads(line) for line in RECORD.read_text().splitlines()] if RECORD.exists() else []
-    rows = [r for r in rows if tuple(r.get(x) for x in key) != tuple(row[x] for x in key)] + [row]
+    rows = [r for r in rows if tuple(r.get(x) for x in key) != tuple(row.get(x) for x in key)] + [row]
     RECORD.write_text("".join(json.dumps(r) + "\n" for r in rows))
     print(json.dumps(row))
 
@@ -95,6 +96,7 @@ def table() -> str:
     lines = ["| fold | labelled patches | labels | method | minutes | DSC bg / Al2O3 / Pt | mean DSC |", "|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["fold"], r["labels"], r["k"], r["method"], r["start"])):
         method = r["method"] if r["method"] != "finetune" else f"U-Net from {r['start']}"
+        method += f" ({r['settings']})" if r.get("settings") else ""
         lines.append(f"| {r['fold']} | {r['k']} | {r['labels']} | {method} | {r['minutes']:.1f} | "
                      f"{r['dsc_background']:.3f} / {r['dsc_alumina']:.3f} / {r['dsc_pt']:.3f} | {r['dsc_mean']:.3f} |")
     return "\n".join(lines)
@@ -110,6 +112,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-forest", action="store_true", help="only the fine-tuned models")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                        help="a finetune bundle setting, e.g. learning_rate=0.0005 (recorded with the row)")
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "learning_curve")
     parser.add_argument("--table", action="store_true")
     args = parser.parse_args()
@@ -121,9 +125,11 @@ def main() -> None:
     images = [read_nifti(args.dataset / item["image"]).array for item in held_out]
     truths = [read_nifti(args.dataset / item["label"]).array for item in held_out]
     start_name = "scratch" if args.start == "none" else Path(args.start).name
+    overrides = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.set)}
+    variant = ",".join(f"{key}={value}" for key, value in overrides.items())
     for k in args.patches:
         picked = chosen_patches(datalist["training"], k, args.seed)
-        name = f"fold{args.fold}_k{k}_{args.labels}_{start_name}_seed{args.seed}"
+        name = f"fold{args.fold}_k{k}_{args.labels}_{start_name}_seed{args.seed}" + (f"_{variant}" if variant else "")
         folder = args.runs / name
         folder.mkdir(parents=True, exist_ok=True)
         image_files, label_files, labels = [], [], []
@@ -147,12 +153,13 @@ def main() -> None:
         bundle = folder / "bundle"
         if not (bundle / "models" / "model.pt").exists():
             finetune(image_files, label_files, bundle, model=args.start, minutes=args.minutes, seed=args.seed,
-                     report=print)
+                     overrides=overrides, report=print)
         model = load_segmentation_model(bundle)
         predictor = Predictor(model)
         predictions = [predictor(image[None], spacing=(0.12, 0.12))[0].argmax(0) for image in images]
         metadata = json.loads((bundle / "configs" / "metadata.json").read_text())["finetune"]
-        write_row({**common, "method": "finetune", "start": start_name, **dsc_per_class(predictions, truths),
+        write_row({**common, "method": "finetune", "start": start_name, "settings": variant or None,
+                   **dsc_per_class(predictions, truths),
                    "minutes": args.minutes, "wall_minutes": metadata.get("minutes"), "epochs": metadata.get("epochs")})
 
 

@@ -2,8 +2,9 @@
 
 Reads the 60 annotated patches of Genc et al. (2022) with the reader of ``catseg3d prepare-genc2022``
 (:mod:`catseg3d.io.genc2022`, 8-bit slices, 0.12 nm) and ``--slices`` evenly spaced slices of each
-simulated volume (``--plane xy``: ``(y, x)`` slices normal to the beam; ``zx``: ``(z, x)`` slices
-across the tilt axis, like the embedded training dataset), skipping slices without alumina. A
+simulated volume (``--plane xy``: ``(y, x)`` slices normal to the beam; ``xyT``: the same as ``(x, y)``, the tilt axis
+along axis 1 as in the real patches and the embedded training dataset; ``zx``: ``(z, x)`` slices
+across the tilt axis), skipping slices without alumina. A
 volume's 8-bit levels are its ``image.nii.gz`` where there is one (the embedded dataset's), else
 its ``reconstruction.nii.gz`` mapped as ``catseg3d segment`` and the embedded dataset map it: the
 bundle's ``intensity_mapping`` in ``percentile`` mode (1st and 99th percentiles, over 16 evenly spaced
@@ -16,7 +17,7 @@ Prints a markdown table (real and simulated, mean ± SD over slices of each meas
 angular power, Pt size distributions) and ``OUT/realism.json`` (the numbers).
 
     python scripts/realism_report.py --real ../shared/data/genc2022 --simulated DIR \\
-        [--out docs/figures/realism] [--slices N] [--plane xy|zx]
+        [--out docs/figures/realism] [--slices N] [--plane xy|xyT|zx]
 """
 
 from __future__ import annotations
@@ -108,11 +109,12 @@ def network_levels(folder: Path, mapping: IntensityMapping) -> np.ndarray:
 
 def simulated_slices(root: Path, mapping: IntensityMapping, per_volume: int, plane: str) -> list[tuple]:
     """``(image, label, spacing_nm, name)`` of ``per_volume`` evenly spaced slices holding alumina of
-    each volume under ``root`` (every folder with a ``labels.nii.gz``)."""
+    each volume under ``root`` (every folder with a ``labels.nii.gz``): the centres of ``per_volume``
+    equal runs of the occupied slices, so the grazing first and last slices are not taken."""
     folders = sorted(path.parent for path in root.rglob(LABELS))
     if not folders:
         raise SystemExit(f"{root}: no simulated volume (no {LABELS} below it)")
-    axis, kept = (0, (1, 2)) if plane == "xy" else (1, (0, 2))
+    axis, kept = (1, (0, 2)) if plane == "zx" else (0, (1, 2))
     samples = []
     for folder in folders:
         labels = read_nifti(folder / LABELS)
@@ -121,11 +123,15 @@ def simulated_slices(root: Path, mapping: IntensityMapping, per_volume: int, pla
         if not math.isclose(*spacing, rel_tol=1e-4):
             raise SystemExit(f"{folder}: expected square pixels in the {plane} plane, got {spacing} nm")
         occupied = np.flatnonzero((labels.array == 1).any(axis=kept))
-        picks = np.unique(np.linspace(0, len(occupied) - 1, min(per_volume, len(occupied))).round().astype(int))
+        count = min(per_volume, len(occupied))
+        picks = np.unique(((np.arange(count) + 0.5) / max(count, 1) * len(occupied)).astype(int))  # centred bins
         for index in occupied[picks] if len(occupied) else []:
             cut = [slice(None)] * 3
             cut[axis] = index
-            samples.append((np.ascontiguousarray(levels[tuple(cut)]), np.ascontiguousarray(labels.array[tuple(cut)]),
+            image, label = levels[tuple(cut)], labels.array[tuple(cut)]
+            if plane == "xyT":  # tilt axis along axis 1, like the real patches
+                image, label = image.T, label.T
+            samples.append((np.ascontiguousarray(image), np.ascontiguousarray(label),
                             spacing[0], f"{folder.name} {'zyx'[axis]}={index}"))
     if not samples:
         raise SystemExit(f"{root}: no slice with alumina in {len(folders)} volume(s)")
@@ -235,8 +241,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "figures" / "realism",
                         help="folder for realism.png and realism.json")
     parser.add_argument("--slices", type=int, default=8, help="slices per simulated volume (default 8)")
-    parser.add_argument("--plane", choices=["xy", "zx"], default="xy",
-                        help="simulated slices: xy normal to the beam (default) or zx across the tilt axis")
+    parser.add_argument("--plane", choices=["xy", "xyT", "zx"], default="xy",
+                        help="simulated slices: xy normal to the beam as (y, x) arrays, the tilt axis along axis 0 "
+                             "(default); xyT the same transposed, the tilt axis along axis 1 as in the real patches "
+                             "(their reconstruction streaks run along axis 0); zx across the tilt axis")
     parser.add_argument("--max-real", type=int, help="read at most this many real patches (default all 60)")
     parser.add_argument("--metadata", type=Path, default=REPO / "bundle" / "configs" / "metadata.json",
                         help="bundle metadata.json whose intensity_mapping maps simulated reconstructions")

@@ -50,3 +50,37 @@ def test_bundle_inference_without_inputs_is_one_line(tmp_path):
     assert result.returncode == 1
     expected = f"catseg3d: error: {tmp_path / 'missing'}: no .nii or .nii.gz files to segment"
     assert result.stderr.strip().splitlines()[-1] == expected
+
+
+def test_bundle_inference_resamples_to_the_models_pixel_size_like_segment(tmp_path):
+    """Slices at 0.5 x 0.24 nm for a model trained at 0.25 x 0.12 nm: the workflow resamples them
+    as `catseg3d segment` does (same labels), a copy stored in millimetres gives the same labels,
+    and `--resample false` gives others."""
+    import SimpleITK as sitk
+
+    bundle = make_bundle(tmp_path / "bundle", spacing_nm=(0.25, 0.12), seed=3)  # a seed that gives two classes
+    inputs = tmp_path / "tomograms"
+    inputs.mkdir()
+    array = np.random.default_rng(5).integers(0, 256, (3, 40, 24), dtype=np.uint8)
+    write_nifti(Volume(array, (0.5, 0.5, 0.24)), inputs / "coarse.nii.gz")
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing((0.24e-6, 0.5e-6, 0.5e-6))  # mm, x y z
+    sitk.WriteImage(image, str(inputs / "coarse_mm.nii.gz"))
+    common = [sys.executable, "-m", "monai.bundle", "run", "inference", "--config_file", CONFIGS,
+              "--bundle_root", str(bundle), "--input_dir", str(inputs), "--network_def#features", "[4,8,16]",
+              "--roi_size", "[16,16]", "--autocast", "false"]
+    for out, extra in (("out", []), ("native", ["--resample", "false"])):
+        result = subprocess.run([*common, "--inference_dir", str(tmp_path / out), *extra], cwd=REPO,
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    reference = tmp_path / "reference.nii.gz"
+    assert main(["segment", str(inputs / "coarse.nii.gz"), str(reference), "--model", str(bundle), "--window", "16",
+                 "--precision", "float32"]) == 0
+    expected = np.asarray(nib.load(str(reference)).dataobj)
+    assert expected.shape == array.shape[::-1] and len(np.unique(expected)) > 1
+    for name in ("coarse", "coarse_mm"):
+        produced = nib.load(str(tmp_path / "out" / f"{name}_seg.nii.gz"))
+        assert produced.shape == array.shape[::-1]
+        np.testing.assert_array_equal(np.asarray(produced.dataobj), expected)
+    native = np.asarray(nib.load(str(tmp_path / "native" / "coarse_seg.nii.gz")).dataobj)
+    assert native.shape == expected.shape and (native != expected).mean() > 0.01

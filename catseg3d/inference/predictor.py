@@ -26,13 +26,12 @@ import torch
 from monai.inferers import SlidingWindowInferer
 
 from catseg3d.inference.model import SegmentationModel
-from catseg3d.inferers import (AutocastInferer, FlipAveragingInferer, ReflectionPaddingInferer, ResamplingInferer,
-                               SplineWindowInferer, native_bfloat16, padded_shape)
+from catseg3d.inferers import (RESAMPLE_TOLERANCE, AutocastInferer, FlipAveragingInferer, ReflectionPaddingInferer,
+                               ResamplingInferer, SplineWindowInferer, native_bfloat16, padded_shape)
 from catseg3d.io.axes import batch_from_monai, batch_to_monai, spacing_to_monai
 from catseg3d.networks import memory_format_for
 
 BLENDS = ("gaussian", "spline")
-RESAMPLE_TOLERANCE = 0.03  # pixel sizes within 3 % of the model's are used as they are
 PRECISIONS = ("auto", "bfloat16", "float32")
 log = logging.getLogger(__name__)
 

@@ -15,15 +15,25 @@ def resampled_shape(shape: Sequence[int], scale: Sequence[float]) -> tuple[int, 
     return tuple(max(1, int(round(size * factor))) for size, factor in zip(shape, scale))
 
 
-def _resize(batch: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+def resize_probabilities(batch: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     """``(B, C, *spatial)`` resized to ``shape`` with weights that sum to 1 at every output voxel
     (so probabilities stay probabilities, up to the image edges): 2D bilinear with anti-aliasing
-    where an axis shrinks (``torch.nn.functional.interpolate(antialias=True)``); 3D trilinear, or
-    averaging over boxes (``area``) where every axis shrinks."""
+    where an axis shrinks (``torch.nn.functional.interpolate(antialias=True)``); 3D with one axis
+    kept, the same 2D resizing slice by slice along that axis; otherwise trilinear, or averaging
+    over boxes (``area``) where every axis shrinks."""
     if tuple(batch.shape[2:]) == shape:
         return batch
     if len(shape) == 2:
         return F.interpolate(batch, size=shape, mode="bilinear", align_corners=False, antialias=True)
+    kept = [axis for axis in range(3) if batch.shape[2 + axis] == shape[axis]]
+    if kept:  # slice by slice along a kept axis
+        axis = 2 + kept[-1]
+        slices = torch.movedim(batch, axis, 1)  # (B, n, C, a, b)
+        b, n, c = slices.shape[:3]
+        plane = tuple(size for i, size in enumerate(shape) if i != kept[-1])
+        resized = F.interpolate(slices.reshape(b * n, c, *slices.shape[3:]), size=plane, mode="bilinear",
+                                align_corners=False, antialias=True)
+        return torch.movedim(resized.reshape(b, n, c, *plane), 1, axis)
     if all(new <= old for new, old in zip(shape, batch.shape[2:])):
         return F.interpolate(batch, size=shape, mode="area")
     return F.interpolate(batch, size=shape, mode="trilinear", align_corners=False)
@@ -51,5 +61,6 @@ class ResamplingInferer(Inferer):
         if inputs.ndim - 2 != len(self.scale):
             raise ValueError(f"{len(self.scale)} scale factors for a {inputs.ndim - 2}D input")
         shape = tuple(inputs.shape[2:])
-        outputs = self.inferer(_resize(inputs.float(), resampled_shape(shape, self.scale)), network, *args, **kwargs)
-        return _resize(outputs.float(), shape)
+        resized = resize_probabilities(inputs.float(), resampled_shape(shape, self.scale))
+        outputs = self.inferer(resized, network, *args, **kwargs)
+        return resize_probabilities(outputs.float(), shape)

@@ -1,0 +1,101 @@
+"""Run an inferer at the pixel size a model was trained at, whatever the input's (MetaTensor) grid."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from monai.data import MetaTensor
+from monai.inferers import Inferer
+
+from catseg3d.inferers.resampling import resampled_shape, resize_probabilities
+from catseg3d.io.axes import spacing_to_monai
+from catseg3d.io.nifti import NM_PER_UNIT
+
+RESAMPLE_TOLERANCE = 0.03  # pixel sizes within 3 % of the model's are used as they are
+
+
+def metadata_spacing_nm(metadata: str | os.PathLike | dict) -> tuple[float, ...] | None:
+    """The training pixel size in a bundle's ``metadata.json`` (path or loaded dictionary),
+    ``network_data_format.inputs.image.spacing_nm``, numpy order; None where it says none."""
+    if not isinstance(metadata, dict):
+        with open(metadata) as file:
+            metadata = json.load(file)
+    spacing = metadata["network_data_format"]["inputs"]["image"].get("spacing_nm")
+    return None if spacing is None else tuple(float(s) for s in spacing)
+
+
+def batch_spacing_nm(inputs: MetaTensor) -> tuple[float, ...]:
+    """Voxel size in nm of the first item of a batched MetaTensor ``(B, C, *spatial)`` as MONAI
+    loads NIfTI: MONAI (NIfTI) axis order, from its affine and the file's unit
+    (``meta["xyzt_units"]``; metre, mm and micron converted, "unknown" taken as nm)."""
+    affine = np.asarray(inputs.affine, dtype=np.float64)
+    affine = affine[0] if affine.ndim == 3 else affine
+    ndim = inputs.ndim - 2
+    spacing = np.sqrt((affine[:ndim, :ndim] ** 2).sum(axis=0))
+    code = int(np.asarray(inputs.meta.get("xyzt_units", 0)).ravel()[0]) & 0x07
+    import nibabel as nib
+
+    scale = NM_PER_UNIT.get(nib.nifti1.unit_codes.label.get(code, "unknown"), 1.0)
+    return tuple(float(s) * scale for s in spacing)
+
+
+class PixelSizeInferer(Inferer):
+    """Resample each input to the model's pixel size before ``inferer``, and the class
+    probabilities back to the input's grid after (the argmax is then taken on the input's grid),
+    as ``catseg3d segment`` does.
+
+    Args:
+        inferer: returns logits ``(B, C, *spatial)`` for inputs ``(B, 1, *spatial)``.
+        spacing_nm: the model's training pixel size in nm, numpy order (``(y, x)`` for a 2D model,
+            ``(z, y, x)`` for a 3D one); None: never resample.
+        spatial_axes: the input's spatial axes (MONAI order, 0 = x) the model's pixels span, e.g.
+            ``(0, 1)`` for a 2D model run slice by slice along z by a ``SliceInferer``; default all.
+            Axes outside them keep their size; the resampling is then done slice by slice, with
+            the same 2D interpolation as for a single slice.
+        tolerance: relative pixel-size difference under which the input is used as it is.
+
+    Input: a MetaTensor ``(B, 1, *spatial)`` (its affine and file unit give the pixel size; batch
+    items are taken to share the first item's). Output: logits as ``inferer`` returns them where
+    nothing is resampled, else softmax probabilities ``(B, C, *spatial)`` on the input's grid.
+    """
+
+    def __init__(self, inferer: Callable[..., torch.Tensor], spacing_nm: Sequence[float] | None,
+                 spatial_axes: Sequence[int] | None = None, tolerance: float = RESAMPLE_TOLERANCE) -> None:
+        super().__init__()
+        if spacing_nm is not None and any(not s > 0 for s in spacing_nm):
+            raise ValueError(f"the model's pixel size must be positive, got {tuple(spacing_nm)}")
+        if spacing_nm is not None and spatial_axes is not None and len(spatial_axes) != len(spacing_nm):
+            raise ValueError(f"{len(spacing_nm)} pixel sizes for {len(spatial_axes)} spatial axes")
+        self.inferer, self.tolerance = inferer, tolerance
+        self.spacing = None if spacing_nm is None else spacing_to_monai(spacing_nm)
+        self.spatial_axes = None if spatial_axes is None else tuple(spatial_axes)
+
+    def scale_for(self, inputs: torch.Tensor) -> tuple[float, ...] | None:
+        """Input pixel size / model pixel size per spatial axis of ``inputs`` (MONAI order), or
+        None where nothing is resampled."""
+        if self.spacing is None or not isinstance(inputs, MetaTensor):
+            return None
+        spacing = batch_spacing_nm(inputs)
+        axes = self.spatial_axes if self.spatial_axes is not None else tuple(range(len(spacing)))
+        if len(axes) != len(self.spacing):
+            raise ValueError(f"a {len(self.spacing)}D model's pixel size for {len(axes)} spatial axes")
+        scale = [1.0] * len(spacing)
+        for axis, model in zip(axes, self.spacing):
+            scale[axis] = spacing[axis] / model
+        return tuple(scale) if any(abs(f - 1) > self.tolerance for f in scale) else None
+
+    def __call__(self, inputs: torch.Tensor, network: Callable[..., torch.Tensor],
+                 *args: Any, **kwargs: Any) -> torch.Tensor:
+        scale = self.scale_for(inputs)
+        if scale is None:
+            return self.inferer(inputs, network, *args, **kwargs)
+        shape = tuple(inputs.shape[2:])
+        x = torch.as_tensor(inputs).float()
+        resized = resize_probabilities(x, resampled_shape(shape, scale))
+        probabilities = torch.softmax(self.inferer(resized, network, *args, **kwargs).float(), dim=1)
+        return resize_probabilities(probabilities, shape)
