@@ -58,13 +58,14 @@ def test_embedded_dataset_is_deterministic_cached_and_consistent(simulated, tmp_
         image = read_nifti(item["image"])
         assert image.array.dtype == np.uint8 and image.spacing == (0.24,) * 3
         assert np.array_equal(image.array, to_uint8(recon, window))
-    # a 2D slice is the (z, x) plane of its volume at one y, labels included, spacing (z, x)
+    # a 2D slice is the x-y plane of its volume at one z, transposed to (x, y) so that the tilt axis
+    # runs along axis 1 as in the real patches, labels included
     first = slices[0]
-    y = int(first["image"].split("_y")[1][:3])
+    z = int(first["image"].split("_z")[1][:3])
     volume_image = read_nifti(volumes[0]["image"]).array
     volume_label = read_nifti(volumes[0]["label"]).array
-    assert np.array_equal(read_nifti(first["image"]).array, volume_image[:, y, :])
-    assert np.array_equal(read_nifti(first["label"]).array, volume_label[:, y, :])
+    assert np.array_equal(read_nifti(first["image"]).array, volume_image[z].T)
+    assert np.array_equal(read_nifti(first["label"]).array, volume_label[z].T)
     assert all((read_nifti(item["label"]).array > 0).any() for item in slices)
 
 

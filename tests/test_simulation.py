@@ -76,11 +76,19 @@ def test_specimen_design():
     assert not (specimen.labels == CARBON).any()
     # Pt sits preferentially on convex sites (edges, apexes): a flat face has convexity 0.5
     assert np.median([p["convexity"] for p in specimen.particles]) > 0.5
-    # the plate is thin: its extent along its normal is well below its in-plane extent
+    # the support is a thick grain, not a thin plate: measured on the labels (pores filled), its extent
+    # along the beam is at least half its extent across it, and every slice through its middle holds
+    # a solid cross-section
     geometry = specimen.geometry
-    assert 2 * geometry["half_thickness_nm"] < geometry["semi_diagonals_nm"][0]
-    # pores are elongated, 2-6 nm wide
-    assert all(2.0 <= p["width_nm"] <= 6.0 and p["length_nm"] >= 1.5 * p["width_nm"] for p in geometry["pores"])
+    solid = ndimage.binary_fill_holes(specimen.labels == ALUMINA)
+    extent = [np.ptp(np.flatnonzero(solid.any(axis=tuple(a for a in range(3) if a != k)))) * 0.24 for k in range(3)]
+    assert extent[0] >= 0.5 * max(extent[1], extent[2])
+    middle = np.flatnonzero(solid.any(axis=(1, 2)))
+    assert solid[middle[len(middle) // 2]].mean() > 0.1
+    # pores are 1.5-3.5 nm wide and up to twice as long (the defaults)
+    assert geometry["pores"]
+    assert all(1.5 <= p["width_nm"] <= 3.5 and p["width_nm"] <= p["length_nm"] <= 2.0 * p["width_nm"]
+               for p in geometry["pores"])
 
 
 def test_z_contrast_order():

@@ -5,8 +5,9 @@
 * ``volumes/volume_NNN/``: the simulator's files (:mod:`catseg3d.simulation.series`) plus
   ``image.nii.gz``, the reconstruction mapped to 8 bits exactly as ``catseg3d segment`` maps a raw
   reconstruction for the bundle's model (percentile mapping of its ``metadata.json``);
-* ``slices/``: 2D ``(z, x)`` slices across the tilt axis (image uint8 and label uint8, spacing in
-  nm), evenly spaced among the slices that hold alumina or Pt;
+* ``slices/``: 2D ``(x, y)`` slices normal to the beam, the tilt axis along their axis 1 as in the
+  real annotated patches, whose reconstruction streaks run along axis 0 (image uint8 and label
+  uint8, spacing in nm), at the centres of equal runs of the ``z`` slices that hold alumina or Pt;
 * ``datalist.json`` (2D slices) and ``datalist_3d.json`` (whole volumes), each with ``training``
   (the first volumes) and ``validation`` (the last ones), and ``dataset.json``, the parameters,
   written last: a folder with a matching ``dataset.json`` is reused as it is.
@@ -31,6 +32,7 @@ from catseg3d.io.jsonfile import write_json
 from catseg3d.io.nifti import read_nifti, write_nifti
 from catseg3d.io.volume import Volume
 from catseg3d.simulation.series import SimulatedFiles, simulate_series
+from catseg3d.simulation.settings import simulator_settings
 from catseg3d.transforms.intensity import IntensityMapping, sample_indices, to_uint8
 
 DATALIST_3D_NAME = "datalist_3d.json"
@@ -60,20 +62,22 @@ def map_reconstruction(files: SimulatedFiles, mapping: IntensityMapping) -> Path
 
 
 def slice_indices(labels: np.ndarray, count: int) -> np.ndarray:
-    """``count`` evenly spaced ``y`` indices (tilt axis) among the slices holding alumina or Pt."""
-    occupied = np.flatnonzero((labels > 0).any(axis=(0, 2)))
-    picks = np.linspace(0, len(occupied) - 1, min(count, len(occupied))).round().astype(int)
+    """``count`` evenly spaced ``z`` indices (beam) among the slices holding alumina or Pt: the
+    centres of ``count`` equal runs of them, so the grazing first and last slices are not taken."""
+    occupied = np.flatnonzero((labels > 0).any(axis=(1, 2)))
+    count = min(count, len(occupied))
+    picks = ((np.arange(count) + 0.5) / max(count, 1) * len(occupied)).astype(int)
     return occupied[np.unique(picks)]
 
 
 def _write_slices(files: SimulatedFiles, out: Path, count: int) -> list[dict]:
     image, labels = read_nifti(files.folder / IMAGE_NAME), read_nifti(files.labels)
-    spacing = (image.spacing[0], image.spacing[2])
+    spacing = (image.spacing[2], image.spacing[1])
     items = []
-    for y in slice_indices(labels.array, count):
-        stem = f"{files.folder.name}_y{y:03d}"
+    for z in slice_indices(labels.array, count):
+        stem = f"{files.folder.name}_z{z:03d}"
         for key, volume in (("image", image), ("label", labels)):
-            write_nifti(Volume(np.ascontiguousarray(volume.array[:, y, :]), spacing), out / f"{stem}_{key}.nii.gz")
+            write_nifti(Volume(np.ascontiguousarray(volume.array[z].T), spacing), out / f"{stem}_{key}.nii.gz")
         items.append({"image": f"slices/{stem}_image.nii.gz", "label": f"slices/{stem}_label.nii.gz"})
     return items
 
@@ -89,7 +93,7 @@ def embedded_dataset(folder: str | os.PathLike, metadata: dict | str | os.PathLi
             ``@_meta_``), whose ``intensity_mapping`` maps the reconstructions to 8 bits.
         volumes: simulated volumes in all; the last ``validation_volumes`` are for validation.
         slices_per_volume: 2D slices taken from each volume.
-        shape: ``(z, y, x)`` voxels of a volume (z the beam, y the tilt axis); the slices are ``(z, x)``.
+        shape: ``(z, y, x)`` voxels of a volume (z the beam, y the tilt axis); the slices are ``(x, y)``.
         spacing_nm: voxel size.
         seed: the simulation series' seed.
 
@@ -108,7 +112,8 @@ def embedded_dataset(folder: str | os.PathLike, metadata: dict | str | os.PathLi
     mapping = IntensityMapping.from_metadata(metadata)
     manifest = {"volumes": volumes, "validation_volumes": validation_volumes, "slices_per_volume": slices_per_volume,
                 "shape_zyx": [int(s) for s in shape], "spacing_nm": float(spacing_nm), "seed": int(seed),
-                "intensity_mapping": mapping.as_metadata()}
+                "intensity_mapping": mapping.as_metadata(), "slices": "xy, tilt axis along axis 1",
+                **simulator_settings()}
     with _locked(folder):
         try:
             if json.loads((folder / MANIFEST_NAME).read_text()) == manifest:

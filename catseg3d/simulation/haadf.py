@@ -13,11 +13,14 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+from scipy import ndimage
 
+from catseg3d.simulation.settings import ImagingParameters
 from catseg3d.simulation.specimen import ALUMINA, CARBON, PLATINUM, VACUUM
 from catseg3d.tomography import project_volume
 
-Z_EXPONENT = 1.7
+Z_EXPONENT = ImagingParameters.z_exponent  # the default
+FWHM_PER_SIGMA = 2 * np.sqrt(2 * np.log(2))
 # material: (density g/cm^3, mean atomic number, mean atomic mass) per atom of the compound
 COMPOSITION = {
     ALUMINA: (3.65, (2 * 13 + 3 * 8) / 5, (2 * 26.98 + 3 * 16.00) / 5),  # gamma-Al2O3
@@ -32,17 +35,57 @@ def paper_tilt_angles() -> np.ndarray:
     return np.arange(-68.0, 68.0 + 1e-9, 2.0)
 
 
-def weight_volume(materials: np.ndarray) -> np.ndarray:
-    """float32 ``(z, y, x)`` HAADF scattering weight of each voxel (vacuum 0)."""
-    table = np.zeros(max(HAADF_WEIGHTS) + 1, dtype=np.float32)
-    for material, weight in HAADF_WEIGHTS.items():
+def haadf_weights(z_exponent: float = Z_EXPONENT) -> dict[int, float]:
+    """HAADF scattering weight per unit path length of each material, ``rho * Z**z_exponent / A``."""
+    return {material: rho * z ** z_exponent / a for material, (rho, z, a) in COMPOSITION.items()}
+
+
+def weight_volume(materials: np.ndarray, density: np.ndarray | None = None,
+                  z_exponent: float = Z_EXPONENT) -> np.ndarray:
+    """float32 ``(z, y, x)`` HAADF scattering weight of each voxel (vacuum 0); ``density`` (relative,
+    ``(z, y, x)``) scales the alumina's weight (its grain texture)."""
+    weights = haadf_weights(z_exponent)
+    table = np.zeros(max(weights) + 1, dtype=np.float32)
+    for material, weight in weights.items():
         table[material] = weight
     table[VACUUM] = 0.0
-    return table[materials]
+    volume = table[materials]
+    if density is not None:
+        alumina = materials == ALUMINA
+        volume[alumina] *= density[alumina]
+    return volume
+
+
+def degrade_projections(projections: np.ndarray, spacing_nm: float, imaging: ImagingParameters,
+                        rng: np.random.Generator) -> np.ndarray:
+    """The microscope's imperfections on noise-free projections: a uniform background, a Gaussian
+    blur of FWHM ``resolution_fwhm_nm`` and a random shift (SD ``jitter_nm``) of each projection.
+
+    Args:
+        projections: float32 ``(n_angles, y, x)`` line sums (tilt axis ``y``).
+        spacing_nm: pixel size.
+
+    Returns:
+        float32 ``(n_angles, y, x)``, non-negative.
+    """
+    out = np.asarray(projections, dtype=np.float32)
+    if imaging.background_fraction > 0:
+        out = out + np.float32(imaging.background_fraction * out[len(out) // 2].mean())
+    sigma = imaging.resolution_fwhm_nm / FWHM_PER_SIGMA / spacing_nm
+    shifts = rng.normal(0.0, imaging.jitter_nm / spacing_nm, size=(len(out), 2))
+    degraded = np.empty_like(out)
+    for k, image in enumerate(out):
+        if sigma > 0:
+            image = ndimage.gaussian_filter(image, sigma, mode="nearest")
+        if imaging.jitter_nm > 0:
+            image = ndimage.shift(image, shifts[k], order=1, mode="nearest")
+        degraded[k] = image
+    return np.maximum(degraded, 0)
 
 
 def haadf_tilt_series(materials: np.ndarray, angles_deg: Sequence[float], dose: float | None,
-                      rng: np.random.Generator) -> np.ndarray:
+                      rng: np.random.Generator, density: np.ndarray | None = None,
+                      imaging: ImagingParameters | None = None, spacing_nm: float | None = None) -> np.ndarray:
     """Noisy HAADF projections of a material volume.
 
     Args:
@@ -50,16 +93,25 @@ def haadf_tilt_series(materials: np.ndarray, angles_deg: Sequence[float], dose: 
         angles_deg: tilt angles in degrees.
         dose: expected counts in the brightest pixel of the 0-degree projection (the one nearest
             0); ``None`` for noise-free projections.
-        rng: random generator for the Poisson noise.
+        rng: random generator for the noise (and the misalignment).
+        density: relative density ``(z, y, x)`` scaling the alumina (None: uniform).
+        imaging: the microscope's settings (None: ideal projections, the default Z exponent).
+        spacing_nm: voxel size, needed with ``imaging`` to convert its lengths.
 
     Returns:
         float32 ``(n_angles, y, x)`` projections in weight x voxel units (the noise-free mean is
-        the line sum of :func:`weight_volume`).
+        the line sum of :func:`weight_volume`, blurred and shifted as ``imaging`` says).
 
     Raises:
-        ValueError: a non-positive dose, or a specimen that scatters nothing.
+        ValueError: a non-positive dose, a specimen that scatters nothing, or ``imaging`` without
+            ``spacing_nm``.
     """
-    projections = project_volume(weight_volume(materials), angles_deg)
+    z_exponent = Z_EXPONENT if imaging is None else imaging.z_exponent
+    projections = project_volume(weight_volume(materials, density, z_exponent), angles_deg)
+    if imaging is not None:
+        if spacing_nm is None or not spacing_nm > 0:
+            raise ValueError(f"imaging settings need a positive spacing_nm, got {spacing_nm}")
+        projections = degrade_projections(projections, spacing_nm, imaging, rng)
     if dose is None:
         return projections
     if not dose > 0:
@@ -67,6 +119,9 @@ def haadf_tilt_series(materials: np.ndarray, angles_deg: Sequence[float], dose: 
     brightest = float(projections[int(np.argmin(np.abs(np.asarray(angles_deg))))].max())
     if not brightest > 0:
         raise ValueError("the specimen scatters nothing: all projections are 0")
-    counts_per_unit = dose / brightest
-    counts = rng.poisson(np.maximum(projections, 0) * counts_per_unit)
-    return (counts / counts_per_unit).astype(np.float32)
+    counts_per_unit = dose / brightest * (1.0 if imaging is None else imaging.detective_quantum_efficiency)
+    noisy = (rng.poisson(np.maximum(projections, 0) * counts_per_unit) / counts_per_unit).astype(np.float32)
+    if imaging is not None and imaging.alignment_blur_fwhm_nm > 0:
+        sigma = imaging.alignment_blur_fwhm_nm / FWHM_PER_SIGMA / spacing_nm
+        noisy = ndimage.gaussian_filter(noisy, (0, sigma, sigma), mode="nearest")
+    return noisy

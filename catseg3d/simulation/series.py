@@ -14,6 +14,8 @@ from catseg3d.io.jsonfile import write_json
 from catseg3d.io.nifti import write_nifti
 from catseg3d.io.tilt import write_tilt_series
 from catseg3d.io.volume import Volume
+from catseg3d.simulation.settings import (DEFAULT_DOSE, DEFAULT_ITERATIONS, DEFAULT_METHOD, DEFAULT_SPACING_NM,
+                             simulator_settings)
 from catseg3d.simulation.tomogram import SimulatedTomogram, ground_truth_statistics, simulate_tomogram
 
 RECONSTRUCTION = "reconstruction.nii.gz"
@@ -71,13 +73,14 @@ def _finished(files: SimulatedFiles, parameters: dict) -> bool:
     return same and all(p.is_file() for p in (files.reconstruction, files.labels, files.tilt_series))
 
 
-def simulate_series(out_dir: str | os.PathLike, n: int, shape: Sequence[int], seed: int = 0, spacing: float = 0.12,
-                    dose: float | None = 2000.0, method: str = "mlem", iterations: int = 30,
+def simulate_series(out_dir: str | os.PathLike, n: int, shape: Sequence[int], seed: int = 0,
+                    spacing: float = DEFAULT_SPACING_NM, dose: float | None = DEFAULT_DOSE,
+                    method: str = DEFAULT_METHOD, iterations: int = DEFAULT_ITERATIONS,
                     first: int = 0, progress: bool = True) -> list[SimulatedFiles]:
     """Simulate volumes ``first .. first + n - 1`` of the ``seed`` series into ``out_dir/volume_NNN``.
 
-    A volume whose folder already holds the same parameters and all its files is kept, so an
-    interrupted run resumes where it stopped.
+    A volume whose folder already holds the same parameters (the simulator's settings included) and
+    all its files is kept, so an interrupted run resumes where it stopped.
 
     Returns:
         The files of each volume, in order.
@@ -85,7 +88,8 @@ def simulate_series(out_dir: str | os.PathLike, n: int, shape: Sequence[int], se
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     key = {"seed": int(seed), "shape_zyx": [int(s) for s in shape], "spacing_nm": float(spacing),
-           "dose_counts_brightest_pixel": dose, "reconstruction": {"method": method, "iterations": int(iterations)}}
+           "dose_counts_brightest_pixel": dose, "reconstruction": {"method": method, "iterations": int(iterations)},
+           **simulator_settings()}
     written = []
     for index in tqdm(range(first, first + n), desc="simulate", unit="volume", disable=not progress):
         files = SimulatedFiles(out_dir / f"volume_{index:03d}")

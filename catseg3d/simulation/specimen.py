@@ -22,59 +22,18 @@ labels (background/pores 0, alumina 1, Pt 2) count carbon as background.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
 from skimage.measure import marching_cubes, mesh_surface_area
 
+from catseg3d.simulation.settings import SpecimenParameters, parameters_dict
+
 VACUUM, ALUMINA, PLATINUM, CARBON = 0, 1, 2, 3
+PLATE_ATTEMPTS = 20
 MATERIAL_NAMES = ("vacuum", "alumina", "platinum", "carbon")
-
-
-@dataclass(frozen=True)
-class SpecimenParameters:
-    """The random specimen's distributions (lengths in nm unless stated).
-
-    Attributes:
-        plate_extent: semi-diagonal ``a`` of the rhombus as a fraction of the smaller in-plane
-            field of view (``min(y, x)`` extent), drawn uniformly from this range.
-        aspect: ``b / a``, the rhombus's second semi-diagonal over its first.
-        half_thickness: the plate's central half-thickness as a fraction of the smaller in-plane
-            field of view, at least 1.5 nm (so a plate keeps its aspect in a flat volume).
-        max_normal_tilt_deg: largest angle between the plate normal and the beam at 0 degrees.
-        ledges: number of ledges on each broad face (inclusive range).
-        ledge_height: height of one ledge as a fraction of the half-thickness.
-        pore_chains_per_100nm2: mean number of pore chains per 100 nm^2 of plate area.
-        pores_per_chain: inclusive range of pores per chain.
-        pore_diameter_nm: range of pore widths.
-        pore_elongation: range of pore length over width.
-        pore_margin_nm: least alumina between a pore and the outer surface.
-        pt_per_100nm2: mean number of Pt particles per 100 nm^2 of outer surface.
-        pt_diameter_nm: range of Pt diameters (log-uniform).
-        pt_convexity_weight: the site weight is ``exp(weight * (convexity - 0.5))`` where
-            convexity is the fraction of vacuum around a surface voxel (0.5 on a flat face).
-        carbon_probability: chance that a carbon strand runs behind the plate.
-        carbon_radius_nm: range of the strand's radius.
-    """
-
-    plate_extent: tuple[float, float] = (0.30, 0.42)
-    aspect: tuple[float, float] = (0.55, 0.85)
-    half_thickness: tuple[float, float] = (0.07, 0.11)
-    max_normal_tilt_deg: float = 15.0
-    ledges: tuple[int, int] = (2, 4)
-    ledge_height: tuple[float, float] = (0.08, 0.15)
-    pore_chains_per_100nm2: float = 2.0
-    pores_per_chain: tuple[int, int] = (2, 5)
-    pore_diameter_nm: tuple[float, float] = (2.0, 6.0)
-    pore_elongation: tuple[float, float] = (1.5, 3.0)
-    pore_margin_nm: float = 0.5
-    pt_per_100nm2: float = 2.0
-    pt_diameter_nm: tuple[float, float] = (1.0, 4.0)
-    pt_convexity_weight: float = 12.0
-    carbon_probability: float = 0.5
-    carbon_radius_nm: tuple[float, float] = (2.0, 5.0)
 
 
 @dataclass
@@ -92,6 +51,8 @@ class Specimen:
         pore_surface_area_nm2: area of the pore walls, from marching cubes on the pores'
             continuous implicit function (not on the voxel labels).
         pore_mask: bool ``(z, y, x)``, voxels carved out of the plate as pores.
+        density: float32 ``(z, y, x)`` density of each voxel relative to its material's (the
+            alumina's grain texture), or None for uniform materials.
     """
 
     materials: np.ndarray
@@ -101,6 +62,7 @@ class Specimen:
     outer_surface_area_nm2: float
     pore_surface_area_nm2: float
     pore_mask: np.ndarray = field(repr=False)
+    density: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def labels(self) -> np.ndarray:
@@ -128,7 +90,7 @@ class _Plate:
         self.frame = _frame(rng, p.max_normal_tilt_deg)
         self.a = rng.uniform(*p.plate_extent) * in_plane
         self.b = self.a * rng.uniform(*p.aspect)
-        self.half = max(1.5, rng.uniform(*p.half_thickness) * in_plane)
+        self.half = max(1.5, rng.uniform(*p.half_thickness) * float(min(extent_nm)))
         self.faces = []  # (start radius, ledge count, ledge height) of the top and bottom face
         for _ in range(2):
             count = int(rng.integers(p.ledges[0], p.ledges[1] + 1))
@@ -301,6 +263,20 @@ def _place_particles(rng: np.random.Generator, plate_mask: np.ndarray, shape, sp
     return particles
 
 
+def _touches_edge(mask: np.ndarray) -> bool:
+    """Whether a 3D mask holds a voxel on any face of its box."""
+    return any(mask.take(index, axis=axis).any() for axis in range(3) for index in (0, -1))
+
+
+def _grain_texture(rng: np.random.Generator, shape, spacing, p: SpecimenParameters) -> np.ndarray:
+    """float32 ``(z, y, x)`` relative density ``1 + grain_contrast * g``, ``g`` Gaussian-smoothed
+    white noise (sigma ``grain_size_nm``) scaled to unit SD, clipped at 0."""
+    noise = rng.standard_normal(shape, dtype=np.float32)
+    smooth = ndimage.gaussian_filter(noise, [p.grain_size_nm / s for s in spacing], truncate=3.0)
+    smooth /= max(float(smooth.std()), 1e-12)
+    return np.maximum(1.0 + p.grain_contrast * smooth, 0.0).astype(np.float32)
+
+
 def _surface_area(field_values: np.ndarray, spacing: Sequence[float]) -> float:
     """Area (nm^2) of the zero level set of a sampled implicit function (negative inside)."""
     values = np.pad(np.nan_to_num(field_values, posinf=1e3), 1, constant_values=1e3)
@@ -333,10 +309,14 @@ def simulate_specimen(shape: Sequence[int], spacing: float | Sequence[float], rn
     if not all(np.isfinite(s) and s > 0 for s in spacing):
         raise ValueError(f"spacing must be positive, got {spacing}")
     extent = np.asarray(shape) * np.asarray(spacing)
-    plate = _Plate(rng, extent, parameters)
     points = _grid_points(shape, spacing)
-    plate_field = plate.field(points).astype(np.float32)
-    plate_mask = plate_field <= 0
+    for _attempt in range(PLATE_ATTEMPTS):  # a plate that reaches the volume's edge is drawn again
+        plate = _Plate(rng, extent, parameters)
+        plate_mask = plate.field(points) <= 0
+        if not _touches_edge(plate_mask):
+            break
+    else:
+        raise ValueError(f"the plate reaches the edge of the {shape} volume; use a less flat shape")
     pore_field, pores = _pores(rng, plate, shape, spacing, parameters)
     pore_mask = (pore_field <= 0) & plate_mask
     materials = np.where(plate_mask & ~pore_mask, ALUMINA, VACUUM).astype(np.uint8)
@@ -346,9 +326,6 @@ def simulate_specimen(shape: Sequence[int], spacing: float | Sequence[float], rn
         carbon, geometry["carbon"] = _carbon(rng, plate, points, parameters)
         materials[carbon & (materials == VACUUM) & ~plate_mask] = CARBON
     del points
-    if plate_mask[0].any() or plate_mask[-1].any() or plate_mask[:, 0].any() or plate_mask[:, -1].any() \
-            or plate_mask[..., 0].any() or plate_mask[..., -1].any():
-        raise ValueError(f"the plate reaches the edge of the {shape} volume; use a less flat shape")
     outer_area = plate.surface_area()
     pore_area = _surface_area(pore_field, spacing)
     particles = _place_particles(rng, plate_mask, shape, spacing, parameters, outer_area)
@@ -361,10 +338,6 @@ def simulate_specimen(shape: Sequence[int], spacing: float | Sequence[float], rn
         materials[box][inside] = PLATINUM
         materials[nearest] = PLATINUM  # at least one voxel, however coarse the grid
         particle["centre_nm"] = _from_corner(centre, shape, spacing)
+    density = _grain_texture(rng, shape, spacing, parameters) if parameters.grain_contrast > 0 else None
     return Specimen(materials, spacing, particles, geometry, outer_area, pore_area,
-                    pore_mask & (materials == VACUUM))
-
-
-def parameters_dict(parameters: SpecimenParameters) -> dict:
-    """``parameters`` as a JSON-ready dictionary."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(parameters).items()}
+                    pore_mask & (materials == VACUUM), density)

@@ -8,7 +8,9 @@ from typing import Sequence
 import numpy as np
 from scipy import ndimage
 
-from catseg3d.simulation.haadf import COMPOSITION, HAADF_WEIGHTS, haadf_tilt_series, paper_tilt_angles
+from catseg3d.simulation.haadf import COMPOSITION, haadf_tilt_series, haadf_weights, paper_tilt_angles
+from catseg3d.simulation.settings import (DEFAULT_DOSE, DEFAULT_ITERATIONS, DEFAULT_METHOD, DEFAULT_SPACING_NM,
+                             ImagingParameters)
 from catseg3d.simulation.specimen import (ALUMINA, MATERIAL_NAMES, PLATINUM, Specimen, SpecimenParameters,
                                           parameters_dict, simulate_specimen)
 from catseg3d.tomography import METHODS, reconstruct_tilt_series
@@ -35,10 +37,12 @@ class SimulatedTomogram:
     parameters: dict
 
 
-def simulate_tomogram(shape: Sequence[int], spacing: float = 0.12, seed: int = 0, index: int = 0,
-                      dose: float | None = 2000.0, method: str = "mlem", iterations: int = 30,
+def simulate_tomogram(shape: Sequence[int], spacing: float = DEFAULT_SPACING_NM, seed: int = 0, index: int = 0,
+                      dose: float | None = DEFAULT_DOSE, method: str = DEFAULT_METHOD,
+                      iterations: int = DEFAULT_ITERATIONS,
                       angles_deg: Sequence[float] | None = None,
-                      specimen_parameters: SpecimenParameters = SpecimenParameters()) -> SimulatedTomogram:
+                      specimen_parameters: SpecimenParameters = SpecimenParameters(),
+                      imaging: ImagingParameters = ImagingParameters()) -> SimulatedTomogram:
     """Simulate volume ``index`` of the series drawn with ``seed`` (deterministic for both).
 
     Args:
@@ -53,6 +57,7 @@ def simulate_tomogram(shape: Sequence[int], spacing: float = 0.12, seed: int = 0
         iterations: reconstruction iterations.
         angles_deg: tilt angles (default: -68 to +68 degrees in 2 degree steps).
         specimen_parameters: the specimen's distributions.
+        imaging: the microscope's settings (blur, misalignment, detector, background).
 
     Raises:
         ValueError: bad shape, spacing, dose or method.
@@ -61,14 +66,16 @@ def simulate_tomogram(shape: Sequence[int], spacing: float = 0.12, seed: int = 0
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     angles = paper_tilt_angles() if angles_deg is None else np.asarray(angles_deg, dtype=np.float64)
     specimen = simulate_specimen(shape, spacing, np.random.default_rng([seed, index, 0]), specimen_parameters)
-    tilt_series = haadf_tilt_series(specimen.materials, angles, dose, np.random.default_rng([seed, index, 1]))
+    tilt_series = haadf_tilt_series(specimen.materials, angles, dose, np.random.default_rng([seed, index, 1]),
+                                    specimen.density, imaging, float(spacing))
     reconstruction = reconstruct_tilt_series(tilt_series, angles, method, iterations, thickness=specimen.materials.shape[0])
     parameters = {
         "seed": int(seed), "index": int(index), "shape_zyx": list(specimen.materials.shape),
         "spacing_nm": float(spacing), "tilt_axis": "y", "beam_axis_at_0_deg": "z",
         "angles_deg": angles.tolist(), "dose_counts_brightest_pixel": dose,
         "reconstruction": {"method": method, "iterations": int(iterations)},
-        "haadf_weights": {MATERIAL_NAMES[m]: w for m, w in HAADF_WEIGHTS.items()},
+        "haadf_weights": {MATERIAL_NAMES[m]: w for m, w in haadf_weights(imaging.z_exponent).items()},
+        "imaging": parameters_dict(imaging),
         "compositions": {MATERIAL_NAMES[m]: {"density_g_cm3": c[0], "mean_z": c[1], "mean_a": c[2]}
                          for m, c in COMPOSITION.items()},
         "specimen_distributions": parameters_dict(specimen_parameters),

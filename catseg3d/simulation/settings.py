@@ -1,0 +1,105 @@
+"""Every setting of the simulator, in one place: the specimen's distributions and the experiment's.
+
+All lengths are in nm, angles in degrees. :class:`SpecimenParameters` draws the material volume
+(:mod:`.specimen`), :class:`ImagingParameters` turns it into a HAADF tilt series (:mod:`.haadf`);
+the dose, the reconstruction and the volume's shape and voxel size are arguments of
+:func:`.tomogram.simulate_tomogram` and of ``catseg3d simulate`` (their defaults are here too).
+The defaults are tuned so that slices of 128^3 volumes at 0.12 nm resemble the annotated patches
+of Genc et al. (2022) on ``scripts/realism_report.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+DEFAULT_DOSE = 2000.0  # expected counts in the brightest pixel of the 0-degree projection
+DEFAULT_METHOD = "mlem"  # reconstruction: the paper's MLEM
+DEFAULT_ITERATIONS = 30  # reconstruction iterations
+DEFAULT_SPACING_NM = 0.12  # voxel size: the annotated patches' pixel size
+
+
+@dataclass(frozen=True)
+class SpecimenParameters:
+    """The random specimen's distributions (lengths in nm unless stated; ``(low, high)`` ranges are
+    drawn uniformly unless stated).
+
+    Attributes:
+        plate_extent: semi-diagonal ``a`` of the rhombus as a fraction of the smaller in-plane
+            field of view (``min(y, x)`` extent).
+        aspect: ``b / a``, the rhombus's second semi-diagonal over its first.
+        half_thickness: the plate's central half-thickness as a fraction of the smallest extent
+            of the volume, at least 1.5 nm.
+        max_normal_tilt_deg: largest angle between the plate normal and the beam at 0 degrees.
+        ledges: number of ledges on each broad face (inclusive range).
+        ledge_height: height of one ledge as a fraction of the half-thickness.
+        pore_chains_per_100nm2: mean number of pore chains per 100 nm^2 of plate area.
+        pores_per_chain: inclusive range of pores per chain.
+        pore_diameter_nm: range of pore widths.
+        pore_elongation: range of pore length over width.
+        pore_margin_nm: least alumina between a pore and the outer surface.
+        pt_per_100nm2: mean number of Pt particles per 100 nm^2 of outer surface.
+        pt_diameter_nm: range of Pt diameters (log-uniform).
+        pt_convexity_weight: the site weight is ``exp(weight * (convexity - 0.5))`` where
+            convexity is the fraction of vacuum around a surface voxel (0.5 on a flat face).
+        carbon_probability: chance that a carbon strand runs behind the plate.
+        carbon_radius_nm: range of the strand's radius.
+        grain_contrast: relative SD of the alumina's density from grain to grain (texture; the
+            labels do not see it).
+        grain_size_nm: correlation length (Gaussian sigma) of that density texture.
+    """
+
+    plate_extent: tuple[float, float] = (0.34, 0.44)
+    aspect: tuple[float, float] = (0.7, 0.95)
+    half_thickness: tuple[float, float] = (0.30, 0.38)
+    max_normal_tilt_deg: float = 6.0
+    ledges: tuple[int, int] = (1, 3)
+    ledge_height: tuple[float, float] = (0.02, 0.05)
+    pore_chains_per_100nm2: float = 1.2
+    pores_per_chain: tuple[int, int] = (1, 3)
+    pore_diameter_nm: tuple[float, float] = (1.5, 3.5)
+    pore_elongation: tuple[float, float] = (1.0, 2.0)
+    pore_margin_nm: float = 0.5
+    pt_per_100nm2: float = 0.5
+    pt_diameter_nm: tuple[float, float] = (1.0, 4.0)
+    pt_convexity_weight: float = 12.0
+    carbon_probability: float = 0.5
+    carbon_radius_nm: tuple[float, float] = (2.0, 5.0)
+    grain_contrast: float = 0.4
+    grain_size_nm: float = 0.7
+
+
+@dataclass(frozen=True)
+class ImagingParameters:
+    """The HAADF-STEM experiment's settings (besides the dose and the tilt angles).
+
+    Attributes:
+        z_exponent: HAADF intensity per unit path length goes as ``rho * Z**z_exponent / A``.
+        resolution_fwhm_nm: FWHM of the Gaussian blur of every projection (probe size, drift and
+            the tomogram's limited resolution), in the detector plane.
+        jitter_nm: SD of each projection's residual misalignment (random shift), across and
+            along the tilt axis.
+        background_fraction: uniform signal of amorphous carbon / contamination everywhere, as a
+            fraction of the mean signal of the 0-degree projection.
+        detective_quantum_efficiency: the detector's DQE: the noise is that of ``dose * DQE``
+            Poisson counts (scintillator and photomultiplier gain noise), the mean unchanged.
+        alignment_blur_fwhm_nm: FWHM of the Gaussian smoothing of the noisy projections by their
+            alignment (sub-pixel shifts and interpolation before reconstruction).
+    """
+
+    z_exponent: float = 1.4
+    resolution_fwhm_nm: float = 1.2
+    jitter_nm: float = 0.15
+    background_fraction: float = 0.1
+    detective_quantum_efficiency: float = 0.2
+    alignment_blur_fwhm_nm: float = 0.1
+
+
+def parameters_dict(parameters) -> dict:
+    """A parameters dataclass as a JSON-ready dictionary."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(parameters).items()}
+
+
+def simulator_settings() -> dict:
+    """The default settings (JSON-ready): what a cached simulated volume must have been drawn with."""
+    return {"specimen_distributions": parameters_dict(SpecimenParameters()),
+            "imaging": parameters_dict(ImagingParameters())}
