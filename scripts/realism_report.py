@@ -241,7 +241,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "figures" / "realism",
                         help="folder for realism.png and realism.json")
     parser.add_argument("--slices", type=int, default=8, help="slices per simulated volume (default 8)")
-    parser.add_argument("--plane", choices=["xy", "xyT", "zx"], default="xy",
+    parser.add_argument("--plane", choices=["xy", "xyT", "zx"], default="xyT",
                         help="simulated slices: xy normal to the beam as (y, x) arrays, the tilt axis along axis 0 "
                              "(default); xyT the same transposed, the tilt axis along axis 1 as in the real patches "
                              "(their reconstruction streaks run along axis 0); zx across the tilt axis")
