@@ -359,9 +359,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = commands.add_parser(
         "simulate", help="simulate HAADF-STEM tomograms of alumina/Pt with exact 3D labels",
-        description="Draw plate-like gamma-alumina particles with ledges, pores and Pt particles (and "
+        description="Draw a thick, textured gamma-alumina grain with ledges, pores and Pt particles (and "
                     "sometimes a carbon strand), take a HAADF tilt series (-68 to +68 degrees in 2 degree "
-                    "steps, Z-contrast, Poisson noise) and reconstruct it. Writes OUT_DIR/volume_NNN/ with "
+                    "steps, Z-contrast, resolution blur, misalignment, background and detector noise) and "
+                    "reconstruct it (parameters: catseg3d.simulation.settings). Writes OUT_DIR/volume_NNN/ with "
                     "reconstruction.nii.gz, labels.nii.gz, tilt_series.mrc + .rawtlt and truth.json. "
                     "Volume i of a seed is always the same; finished volumes are kept on a rerun.")
     sim.add_argument("out_dir", type=Path, help="output folder")
