@@ -35,7 +35,7 @@ from catseg3d.inference.model import load_segmentation_model
 from catseg3d.inference.predictor import Predictor
 from catseg3d.io import Volume, read_nifti, write_nifti
 from catseg3d.io.datalist import fold_datalist_name
-from catseg3d.io.labels import UNLABELLED
+from catseg3d.io.labels import UNLABELLED, keep_boxes
 from catseg3d.metrics.confusion import class_scores, confusion_matrix
 from catseg3d.metrics.paper import CLASS_NAMES
 
@@ -59,23 +59,6 @@ def chosen_patches(training: list[dict], k: int, seed: int) -> list[dict]:
     return picked
 
 
-def sparse_boxes(label: np.ndarray, seed: int, fraction: float = SPARSE_FRACTION, box: int = BOX) -> np.ndarray:
-    """``label`` inside boxes centred on pixels of each class in turn until ``fraction`` of the
-    pixels are labelled, 255 elsewhere."""
-    rng = np.random.default_rng(seed)
-    keep = np.zeros(label.shape, bool)
-    classes = [c for c in np.unique(label) if c != UNLABELLED]
-    turn = 0
-    while keep.mean() < fraction:
-        ys, xs = np.nonzero(label == classes[turn % len(classes)])
-        i = int(rng.integers(len(ys)))
-        y0 = int(np.clip(ys[i] - box // 2, 0, label.shape[0] - box))
-        x0 = int(np.clip(xs[i] - box // 2, 0, label.shape[1] - box))
-        keep[y0:y0 + box, x0:x0 + box] = True
-        turn += 1
-    return np.where(keep, label, UNLABELLED).astype(np.uint8)
-
-
 def dsc_per_class(predictions: list[np.ndarray], truths: list[np.ndarray]) -> dict:
     """Mean over images of each class's DSC (images where a class is absent from both are left out)."""
     scores = np.array([class_scores(confusion_matrix(p, t, 3))["dsc"] for p, t in zip(predictions, truths)])
@@ -95,7 +78,8 @@ def table() -> str:
     rows = [json.loads(line) for line in RECORD.read_text().splitlines()]
     lines = ["| fold | labelled patches | labels | method | minutes | DSC bg / Al2O3 / Pt | mean DSC |", "|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["fold"], r["labels"], r["k"], r["method"], r["start"])):
-        method = r["method"] if r["method"] != "finetune" else f"U-Net from {r['start']}"
+        method = {"finetune": f"U-Net from {r['start']}", "no fine-tuning": f"{r['start']}, not fine-tuned"}.get(
+            r["method"], r["method"])
         method += f" ({r['settings']})" if r.get("settings") else ""
         lines.append(f"| {r['fold']} | {r['k']} | {r['labels']} | {method} | {r['minutes']:.1f} | "
                      f"{r['dsc_background']:.3f} / {r['dsc_alumina']:.3f} / {r['dsc_pt']:.3f} | {r['dsc_mean']:.3f} |")
@@ -128,6 +112,15 @@ def main() -> None:
     overrides = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.set)}
     variant = ",".join(f"{key}={value}" for key, value in overrides.items())
     for k in args.patches:
+        if k == 0:  # the starting model itself, before any fine-tuning
+            if args.start == "none":
+                raise SystemExit("--patches 0 scores the --start model; from scratch there is none")
+            predictor = Predictor(load_segmentation_model(args.start))
+            predictions = [predictor(image[None], spacing=(0.12, 0.12))[0].argmax(0) for image in images]
+            write_row({"fold": args.fold, "k": 0, "labels": "none", "seed": args.seed, "patches": [],
+                       "labelled_pixels": 0, "n_held_out": len(held_out), "method": "no fine-tuning",
+                       "start": start_name, **dsc_per_class(predictions, truths), "minutes": 0.0})
+            continue
         picked = chosen_patches(datalist["training"], k, args.seed)
         name = f"fold{args.fold}_k{k}_{args.labels}_{start_name}_seed{args.seed}" + (f"_{variant}" if variant else "")
         folder = args.runs / name
@@ -135,7 +128,8 @@ def main() -> None:
         image_files, label_files, labels = [], [], []
         for j, item in enumerate(picked):
             label = read_nifti(args.dataset / item["label"])
-            array = label.array if args.labels == "dense" else sparse_boxes(label.array, args.seed + j)
+            array = (label.array if args.labels == "dense"
+                     else keep_boxes(label.array, SPARSE_FRACTION, BOX, args.seed + j))
             labels.append(array)
             write_nifti(Volume(array, label.spacing), folder / f"labels_{j}.nii.gz")
             image_files.append(args.dataset / item["image"])

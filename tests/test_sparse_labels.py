@@ -8,7 +8,7 @@ import torch
 from monai.metrics import DiceMetric
 from monai.transforms import AsDiscreted
 
-from catseg3d.io.labels import UNLABELLED, labelled_mask
+from catseg3d.io.labels import UNLABELLED, keep_boxes, labelled_mask
 from catseg3d.transforms import OneHotLabelledd
 
 
@@ -63,3 +63,18 @@ def test_the_pixel_forest_baseline_learns_a_phantom_from_strokes():
     assert pred.shape == truth.shape and ((pred == 1) & (truth == 1)).sum() * 2 / ((pred == 1).sum() + truth.sum()) > 0.9
     with pytest.raises(ValueError, match="no labelled pixel"):
         PixelForest().fit([image], [np.full_like(truth, UNLABELLED)])
+
+
+def test_keep_boxes_labels_a_tenth_in_boxes_of_every_class():
+    labels = np.zeros((200, 160), np.uint8)
+    labels[:, 80:] = 1
+    labels[100:104, 20:24] = 2  # 16 Pt pixels
+    sparse = keep_boxes(labels, fraction=0.10, box=20, seed=3)
+    kept = sparse != UNLABELLED
+    assert 0.10 <= kept.mean() < 0.10 + 400 / labels.size  # stops at the first box past a tenth
+    np.testing.assert_array_equal(sparse[kept], labels[kept])
+    assert set(np.unique(sparse[kept])) == {0, 1, 2}  # each class boxed in turn, rare Pt included
+    assert kept[100:104, 20:24].all()  # the only Pt pixels sit inside a box
+    np.testing.assert_array_equal(keep_boxes(labels, 0.10, 20, seed=3), sparse)  # seeded
+    with pytest.raises(ValueError, match="no labelled pixel"):
+        keep_boxes(np.full((8, 8), UNLABELLED, np.uint8))

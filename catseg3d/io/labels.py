@@ -45,3 +45,42 @@ def keep_slices(labels: np.ndarray, slices: dict[int, list[int]]) -> np.ndarray:
                 raise ValueError(f"slice {index} along {'zyx'[axis]} is outside 0..{labels.shape[axis] - 1}")
             np.moveaxis(keep, axis, 0)[index] = True
     return np.where(keep, labels, UNLABELLED).astype(np.uint8)
+
+
+def keep_boxes(labels: np.ndarray, fraction: float = 0.10, box: int = 48, seed: int = 0) -> np.ndarray:
+    """``labels`` inside square boxes and :data:`UNLABELLED` elsewhere, uint8: the sparse labels a
+    user would draw by boxing examples of each class in turn.
+
+    Each box is ``box`` pixels wide (clipped to fit the image), centred on a random pixel of the
+    next class in turn (every class the image holds, lowest index first); boxes are added until at
+    least ``fraction`` of the pixels are labelled.
+
+    Args:
+        labels: ``(y, x)`` class indices (:data:`UNLABELLED` pixels are never boxed as a class).
+        fraction: labelled share of the pixels to reach, in (0, 1].
+        box: box edge in pixels.
+        seed: seeds the box centres.
+
+    Raises:
+        ValueError: not 2D, no labelled pixel, or ``fraction``/``box`` out of range.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"expected a 2D (y, x) label image, got shape {labels.shape}")
+    if not 0 < fraction <= 1 or box < 1:
+        raise ValueError(f"fraction must be in (0, 1] and box at least 1 pixel, got {fraction} and {box}")
+    classes = [int(c) for c in np.unique(labels) if c != UNLABELLED]
+    if not classes:
+        raise ValueError("the label image has no labelled pixel")
+    rng = np.random.default_rng(seed)
+    keep = np.zeros(labels.shape, bool)
+    edge_y, edge_x = min(box, labels.shape[0]), min(box, labels.shape[1])
+    turn = 0
+    while keep.mean() < fraction:
+        ys, xs = np.nonzero(labels == classes[turn % len(classes)])
+        i = int(rng.integers(len(ys)))
+        y0 = int(np.clip(ys[i] - edge_y // 2, 0, labels.shape[0] - edge_y))
+        x0 = int(np.clip(xs[i] - edge_x // 2, 0, labels.shape[1] - edge_x))
+        keep[y0:y0 + edge_y, x0:x0 + edge_x] = True
+        turn += 1
+    return np.where(keep, labels, UNLABELLED).astype(np.uint8)
