@@ -208,3 +208,13 @@ def test_a_real_metal_rod_that_the_shipped_model_misses_is_labelled_metal_after_
     unseen = np.setdiff1d(np.arange(volume.shape[2]), labelled)
     scores = [dice(labels_[:, :, unseen], np.where(rod, 2, 0)[:, :, unseen], 2) for labels_ in (before, after)]
     assert scores[1] > 0.85 and scores[1] > scores[0] + 0.5, scores
+
+
+@pytest.mark.parametrize("parent, rate", [("none", 0.0005), ("bundle", 0.0001)])
+def test_from_scratch_the_papers_learning_rate_from_a_parent_a_fifth(parent, rate):
+    from monai.bundle import ConfigParser
+
+    config = ConfigParser()
+    config.read_config([str(REPO / "bundle/configs/train.yaml"), str(REPO / "bundle/configs/finetune.yaml")])
+    config["parent_bundle"] = parent
+    assert config.get_parsed_content("learning_rate") == rate
