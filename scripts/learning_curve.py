@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -57,6 +58,12 @@ def chosen_patches(training: list[dict], k: int, seed: int) -> list[dict]:
         items = [item for item in training if item["region"] == region]
         picked.append(items[int(rng.integers(len(items)))])
     return picked
+
+
+def finished(bundle: Path) -> bool:
+    """True once a fine-tuning run has recorded its epochs (at the end of training)."""
+    metadata = bundle / "configs" / "metadata.json"
+    return metadata.is_file() and "epochs" in json.loads(metadata.read_text()).get("finetune", {})
 
 
 def dsc_per_class(predictions: list[np.ndarray], truths: list[np.ndarray]) -> dict:
@@ -145,7 +152,9 @@ def main() -> None:
             write_row({**common, "method": "random forest", "start": "-", **dsc_per_class(predictions, truths),
                        "minutes": (time.perf_counter() - started) / 60})
         bundle = folder / "bundle"
-        if not (bundle / "models" / "model.pt").exists():
+        if bundle.exists() and not finished(bundle):  # an interrupted run: its budget is unknown, start again
+            shutil.rmtree(bundle)
+        if not bundle.exists():
             finetune(image_files, label_files, bundle, model=args.start, minutes=args.minutes, seed=args.seed,
                      overrides=overrides, report=print)
         model = load_segmentation_model(bundle)
