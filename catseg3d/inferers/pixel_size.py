@@ -7,14 +7,13 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from monai.data import MetaTensor
 from monai.inferers import Inferer
 
 from catseg3d.inferers.resampling import resampled_shape, resize_probabilities
 from catseg3d.io.axes import spacing_to_monai
-from catseg3d.io.nifti import NM_PER_UNIT
+from catseg3d.io.nifti import loaded_spacing_nm
 
 RESAMPLE_TOLERANCE = 0.03  # pixel sizes within 3 % of the model's are used as they are
 
@@ -27,21 +26,6 @@ def metadata_spacing_nm(metadata: str | os.PathLike | dict) -> tuple[float, ...]
             metadata = json.load(file)
     spacing = metadata["network_data_format"]["inputs"]["image"].get("spacing_nm")
     return None if spacing is None else tuple(float(s) for s in spacing)
-
-
-def batch_spacing_nm(inputs: MetaTensor) -> tuple[float, ...]:
-    """Voxel size in nm of the first item of a batched MetaTensor ``(B, C, *spatial)`` as MONAI
-    loads NIfTI: MONAI (NIfTI) axis order, from its affine and the file's unit
-    (``meta["xyzt_units"]``; metre, mm and micron converted, "unknown" taken as nm)."""
-    affine = np.asarray(inputs.affine, dtype=np.float64)
-    affine = affine[0] if affine.ndim == 3 else affine
-    ndim = inputs.ndim - 2
-    spacing = np.sqrt((affine[:ndim, :ndim] ** 2).sum(axis=0))
-    code = int(np.asarray(inputs.meta.get("xyzt_units", 0)).ravel()[0]) & 0x07
-    import nibabel as nib
-
-    scale = NM_PER_UNIT.get(nib.nifti1.unit_codes.label.get(code, "unknown"), 1.0)
-    return tuple(float(s) * scale for s in spacing)
 
 
 class PixelSizeInferer(Inferer):
@@ -80,7 +64,7 @@ class PixelSizeInferer(Inferer):
         None where nothing is resampled."""
         if self.spacing is None or not isinstance(inputs, MetaTensor):
             return None
-        spacing = batch_spacing_nm(inputs)
+        spacing = spacing_to_monai(loaded_spacing_nm(inputs, inputs.ndim - 2))
         axes = self.spatial_axes if self.spatial_axes is not None else tuple(range(len(spacing)))
         if len(axes) != len(self.spacing):
             raise ValueError(f"a {len(self.spacing)}D model's pixel size for {len(axes)} spatial axes")

@@ -206,11 +206,13 @@ def loaded_spacing_nm(image, ndim: int) -> tuple[float, ...]:
 
     The spacing is that of the tensor's current affine (``image.pixdim``, NIfTI order), in the unit
     of the file's header, which MONAI keeps as ``meta["xyzt_units"]``: metre, mm and micron are
-    converted to nm; "unknown" (what catseg3d writes) and a missing code are taken as nm.
+    converted to nm; "unknown" (what catseg3d writes) and a missing code are taken as nm. Of a
+    batched MetaTensor, the first item's.
     """
-    code = int(np.asarray(image.meta.get("xyzt_units", 0))) & 0x07
+    code = int(np.asarray(image.meta.get("xyzt_units", 0)).ravel()[0]) & 0x07
     scale = NM_PER_UNIT.get(nib.nifti1.unit_codes.label.get(code, "unknown"), 1.0)
-    spacing = [float(s) for s in image.pixdim[:ndim].tolist()]
+    pixdim = image.pixdim[0] if isinstance(image.pixdim, list) else image.pixdim  # a batch: its first item
+    spacing = [float(s) for s in pixdim[:ndim].tolist()]
     return spacing_from_monai(float(f"{exact_decimal(z) * scale:.12g}") for z in spacing)
 
 
