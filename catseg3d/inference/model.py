@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from catseg3d.engines.checkpoints import trained_state
+from catseg3d.inferers import metadata_spacing_nm
 from catseg3d.io.errors import InputError
 from catseg3d.networks import PaperUNet, paper_unet_features
 from catseg3d.transforms.intensity import IntensityMapping
@@ -197,8 +198,7 @@ def load_segmentation_model(path: str | os.PathLike | None = None) -> Segmentati
         spatial_shape = formats["inputs"]["image"]["spatial_shape"]
         size_multiple = size_multiple_of(spatial_shape)
         channel_def = formats["outputs"]["pred"]["channel_def"]
-        spacing_nm = formats["inputs"]["image"].get("spacing_nm")
-        spacing_nm = None if spacing_nm is None else tuple(float(s) for s in spacing_nm)
+        spacing_nm = metadata_spacing_nm(metadata)
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError) as error:
         raise InputError(metadata_path, f"bad bundle metadata ({type(error).__name__}: {error})") from error
     if len(spatial_shape) != spatial_dims:

@@ -26,8 +26,9 @@ import torch
 from monai.inferers import SlidingWindowInferer
 
 from catseg3d.inference.model import SegmentationModel
-from catseg3d.inferers import (RESAMPLE_TOLERANCE, AutocastInferer, FlipAveragingInferer, ReflectionPaddingInferer,
-                               ResamplingInferer, SplineWindowInferer, native_bfloat16, padded_shape)
+from catseg3d.inferers import (AutocastInferer, FlipAveragingInferer, ReflectionPaddingInferer,
+                               ResamplingInferer, SplineWindowInferer, native_bfloat16, padded_shape,
+                               resampling_scale)
 from catseg3d.io.axes import batch_from_monai, batch_to_monai, spacing_to_monai
 from catseg3d.networks import memory_format_for
 
@@ -134,8 +135,7 @@ class Predictor:
             return None
         if len(spacing) != len(self.model.spacing_nm):
             raise ValueError(f"{len(spacing)} pixel sizes for a {len(self.model.spacing_nm)}D model")
-        scale = tuple(float(s) / m for s, m in zip(spacing, self.model.spacing_nm))
-        return scale if any(abs(f - 1) > RESAMPLE_TOLERANCE for f in scale) else None
+        return resampling_scale(spacing, self.model.spacing_nm)
 
     def _model_grid(self, x: torch.Tensor, network) -> torch.Tensor:
         """Softmax of network-order inputs already on the model's grid."""

@@ -28,6 +28,14 @@ def metadata_spacing_nm(metadata: str | os.PathLike | dict) -> tuple[float, ...]
     return None if spacing is None else tuple(float(s) for s in spacing)
 
 
+def resampling_scale(input_spacing: Sequence[float], model_spacing: Sequence[float],
+                     tolerance: float = RESAMPLE_TOLERANCE) -> tuple[float, ...] | None:
+    """Input pixel size / model pixel size per axis (both in the same units and axis order), or
+    None where every axis is within ``tolerance`` of the model's and the input is used as it is."""
+    scale = tuple(float(i) / float(m) for i, m in zip(input_spacing, model_spacing, strict=True))
+    return scale if any(abs(f - 1) > tolerance for f in scale) else None
+
+
 class PixelSizeInferer(Inferer):
     """Resample each input to the model's pixel size before ``inferer``, and the class
     probabilities back to the input's grid after (the argmax is then taken on the input's grid),
@@ -68,10 +76,10 @@ class PixelSizeInferer(Inferer):
         axes = self.spatial_axes if self.spatial_axes is not None else tuple(range(len(spacing)))
         if len(axes) != len(self.spacing):
             raise ValueError(f"a {len(self.spacing)}D model's pixel size for {len(axes)} spatial axes")
-        scale = [1.0] * len(spacing)
-        for axis, model in zip(axes, self.spacing):
-            scale[axis] = spacing[axis] / model
-        return tuple(scale) if any(abs(f - 1) > self.tolerance for f in scale) else None
+        model = list(spacing)  # axes the model's pixels do not span keep their size
+        for axis, size in zip(axes, self.spacing):
+            model[axis] = size
+        return resampling_scale(spacing, model, self.tolerance)
 
     def __call__(self, inputs: torch.Tensor, network: Callable[..., torch.Tensor],
                  *args: Any, **kwargs: Any) -> torch.Tensor:

@@ -29,7 +29,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.measure import marching_cubes, mesh_surface_area
 
-from catseg3d.simulation.settings import SpecimenParameters, parameters_dict
+from catseg3d.simulation.settings import SpecimenParameters
 
 VACUUM, ALUMINA, PLATINUM, CARBON = 0, 1, 2, 3
 PLATE_ATTEMPTS = 20
