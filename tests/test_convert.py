@@ -157,3 +157,32 @@ def test_folder_with_unequal_slices_is_an_error(tmp_path):
     result = run_cli("convert", tmp_path, tmp_path / "out.nii.gz", "--spacing", "1")
     assert result.returncode == 2 and "a2.tif" in result.stderr and "(8, 9)" in result.stderr
     assert not (tmp_path / "out.nii.gz").exists()
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nrrd"])
+def test_position_and_orientation_are_kept_in_nm(tmp_path, suffix):
+    """Every voxel of the output lies where it lay in the input: SimpleITK maps the same index to
+    the same physical point (the input in mm for NIfTI, whose unit catseg3d converts; NRRD carries
+    no unit and is taken as nm)."""
+    volume = ramp((3, 4, 5), np.int16)
+    image = sitk.GetImageFromArray(volume)
+    mm = suffix.startswith(".nii")
+    image.SetSpacing(tuple(s * (1e-6 if mm else 1) for s in (0.12, 0.25, 0.5)))  # x, y, z
+    image.SetOrigin(tuple(o * (1e-6 if mm else 1) for o in (10.0, -20.0, 30.0)))
+    image.SetDirection((-1, 0, 0, 0, 0, 1, 0, -1, 0))  # x flipped, y and z swapped in space
+    sitk.WriteImage(image, str(tmp_path / f"in{suffix}"))
+    out = sitk.ReadImage(str(convert(tmp_path, tmp_path / f"in{suffix}")))
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(out), volume)
+    for index in [(0, 0, 0), (4, 0, 0), (0, 3, 0), (0, 0, 2), (4, 3, 2)]:
+        expected = np.array(image.TransformIndexToPhysicalPoint(index)) * (1e6 if mm else 1)
+        np.testing.assert_allclose(out.TransformIndexToPhysicalPoint(index), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_spacing_given_on_the_command_line_drops_the_files_position(tmp_path):
+    volume = ramp((3, 4, 5), np.int16)
+    affine = np.diag([0.12, 0.25, 0.5, 1.0])
+    affine[:3, 3] = (10.0, 20.0, 30.0)
+    nib.save(nib.Nifti1Image(np.transpose(volume), affine), tmp_path / "in.nii")
+    assert np.allclose(read_volume(tmp_path / "in.nii").affine, affine)
+    out = nib.load(convert(tmp_path, tmp_path / "in.nii", "--spacing", "1", "2", "3"))
+    np.testing.assert_allclose(out.affine, np.diag([3.0, 2.0, 1.0, 1.0]))

@@ -78,3 +78,20 @@ def test_keep_boxes_labels_a_tenth_in_boxes_of_every_class():
     np.testing.assert_array_equal(keep_boxes(labels, 0.10, 20, seed=3), sparse)  # seeded
     with pytest.raises(ValueError, match="no labelled pixel"):
         keep_boxes(np.full((8, 8), UNLABELLED, np.uint8))
+
+
+def test_label_slices_keeps_the_labels_geometry(tmp_path):
+    """The labels-to-correct overlay their image in a viewer: same affine (position, orientation)."""
+    import nibabel as nib
+
+    from catseg3d.cli.main import main
+
+    labels = np.random.default_rng(0).integers(0, 3, (6, 8, 10), dtype=np.uint8)  # (z, y, x)
+    affine = np.array([[-0.5, 0, 0, 12.0], [0, 0.5, 0, -3.0], [0, 0, 0.5, 7.5], [0, 0, 0, 1]])
+    nib.save(nib.Nifti1Image(labels.T, affine), tmp_path / "segmented.nii.gz")
+    assert main(["label-slices", str(tmp_path / "segmented.nii.gz"), str(tmp_path / "labels.nii.gz"), "--z", "2"]) == 0
+    written = nib.load(tmp_path / "labels.nii.gz")
+    np.testing.assert_allclose(written.affine, affine)
+    kept = np.asarray(written.dataobj).T
+    np.testing.assert_array_equal(kept[2], labels[2])
+    assert (np.delete(kept, 2, axis=0) == 255).all()

@@ -212,7 +212,7 @@ def label_slices_command(args: argparse.Namespace) -> None:
         kept = keep_slices(labels.array, {0: args.z or [], 1: args.y or [], 2: args.x or []})
     except ValueError as error:
         raise InputError(args.labels, str(error)) from error
-    write_nifti(Volume(kept, labels.spacing), args.output)
+    write_nifti(Volume(kept, labels.spacing, labels.affine), args.output)
     print(f"{args.output}: {int((kept != 255).sum())} labelled voxels in "
           f"{len(args.z or []) + len(args.y or []) + len(args.x or [])} slice(s), 255 elsewhere; correct them, "
           "then catseg3d finetune --images IMAGE --labels " + str(args.output))

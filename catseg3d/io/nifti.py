@@ -99,7 +99,8 @@ def write_nifti(volume: Volume, path: str | os.PathLike) -> Path:
     """Write ``volume`` to ``path`` (``.nii`` or ``.nii.gz``) atomically.
 
     Args:
-        volume: ``(y, x)`` or ``(z, y, x)`` array with spacing in nm in the same order.
+        volume: ``(y, x)`` or ``(z, y, x)`` array with spacing in nm in the same order, and its
+            affine if it has one (kept as the file's qform and sform, in nm).
         path: target file; its directory must exist.
 
     Returns:
@@ -115,7 +116,11 @@ def write_nifti(volume: Volume, path: str | os.PathLike) -> Path:
         array = array.astype(np.uint8)
     elif array.dtype == np.float16:  # NIfTI-1 has no float16
         array = array.astype(np.float32)
-    image = nib.Nifti1Image(to_monai(array), None, nifti_header(array.shape, volume.spacing, array.dtype))
+    header = nifti_header(array.shape, volume.spacing, array.dtype)
+    if volume.affine is not None:  # the input's position and orientation, in nm
+        header.set_qform(volume.affine, code=1)
+        header.set_sform(volume.affine, code=1)
+    image = nib.Nifti1Image(to_monai(array), None, header)
     with atomic_path(path, suffix=suffix) as tmp:
         nib.save(image, tmp)
     return path
@@ -195,9 +200,23 @@ def read_nifti(path: str | os.PathLike) -> Volume:
     Raises:
         InputError: see :func:`open_nifti`; also a file whose data is cut short.
     """
-    data, ndim, spacing, _ = open_nifti(path)
+    data, ndim, spacing, header = open_nifti(path)
     array = data[0:data.shape[0]]
-    return Volume(np.ascontiguousarray(array[0] if ndim == 2 else array), spacing)
+    array = np.ascontiguousarray(array[0] if ndim == 2 else array)
+    try:
+        return Volume(array, spacing, nifti_affine_nm(header))
+    except ValueError:  # an affine whose voxel sizes are not pixdim's: pixdim alone
+        return Volume(array, spacing)
+
+
+def nifti_affine_nm(header: nib.Nifti1Header) -> np.ndarray | None:
+    """The header's voxel-to-world affine (sform, else qform) with positions in nm; None where the
+    file sets neither (its voxels are then placed by ``pixdim`` alone)."""
+    if not (header["sform_code"] > 0 or header["qform_code"] > 0):
+        return None
+    affine = header.get_best_affine().astype(np.float64)
+    affine[:3] *= NM_PER_UNIT.get(header.get_xyzt_units()[0], 1.0)
+    return affine
 
 
 def loaded_spacing_nm(image, ndim: int) -> tuple[float, ...]:

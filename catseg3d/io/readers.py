@@ -211,7 +211,9 @@ def mrc_spacing_nm(voxel, ndim: int) -> tuple[float, ...] | None:
     return spacing[-ndim:]
 
 
-def _read_sitk(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
+def _read_sitk(path: Path) -> tuple[np.ndarray, tuple[float, ...], np.ndarray]:
+    """Array ``(z, y, x)`` or ``(y, x)``, spacing (numpy order) and the NIfTI affine of an
+    NRRD/MHA file: ITK's origin and direction, from ITK's LPS to NIfTI's RAS world axes."""
     import SimpleITK as sitk
 
     try:
@@ -221,7 +223,13 @@ def _read_sitk(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(path, "expected a scalar image, got a vector image")
     array = sitk.GetArrayFromImage(image)
-    return array, tuple(exact_decimal(s) for s in reversed(image.GetSpacing()))
+    spacing = tuple(exact_decimal(s) for s in reversed(image.GetSpacing()))
+    ndim = image.GetDimension()
+    linear = np.eye(3)
+    linear[:ndim, :ndim] = np.reshape(image.GetDirection(), (ndim, ndim)) * np.array(spacing[::-1])
+    affine = np.eye(4)
+    affine[:3, :3], affine[:ndim, 3] = linear, image.GetOrigin()
+    return array, spacing, np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine
 
 
 def per_axis(spacing: float | Sequence[float], ndim: int, path) -> tuple[float, ...]:
@@ -251,7 +259,8 @@ def read_volume(path: str | os.PathLike, spacing: float | Sequence[float] | None
         fallback_spacing: voxel size in nm (like ``spacing``) used only if the file holds none.
 
     Returns:
-        A :class:`Volume` with a ``(y, x)`` or ``(z, y, x)`` array and its spacing in nm.
+        A :class:`Volume` with a ``(y, x)`` or ``(z, y, x)`` array and its spacing in nm; the
+        affine of a NIfTI, NRRD or MHA file too, unless ``spacing`` overrides the file's.
 
     Raises:
         InputError: unreadable or unsupported input, or no voxel size in the file or the call.
@@ -260,6 +269,7 @@ def read_volume(path: str | os.PathLike, spacing: float | Sequence[float] | None
     if not path.exists():
         raise InputError(path, "no such file or folder")
     suffix = path.suffix.lower()
+    affine = None  # for formats that place the voxels in space (NIfTI, NRRD, MHA)
     if path.is_dir():
         array, file_spacing = _read_tiff_folder(path)
     elif suffix in TIFF_SUFFIXES:
@@ -268,21 +278,21 @@ def read_volume(path: str | os.PathLike, spacing: float | Sequence[float] | None
         array, file_spacing = _read_mrc(path)
     elif nifti_suffix(path):
         volume = read_nifti(path)
-        array, file_spacing = volume.array, volume.spacing
+        array, file_spacing, affine = volume.array, volume.spacing, volume.affine
     elif suffix in SITK_SUFFIXES:
-        array, file_spacing = _read_sitk(path)
+        array, file_spacing, affine = _read_sitk(path)
     elif suffix in MICROSCOPE_SUFFIXES:
         array, file_spacing = read_microscope_volume(path)
     else:
         raise InputError(path, f"unsupported format '{suffix}' (expected TIFF, a folder of TIFF "
                                "slices, MRC/REC, NIfTI, NRRD, MHA, DM3/DM4 or EMD)")
     if spacing is not None:
-        file_spacing = per_axis(spacing, array.ndim, path)
+        file_spacing, affine = per_axis(spacing, array.ndim, path), None  # the file's geometry no longer holds
     if file_spacing is None and fallback_spacing is not None:
         file_spacing = per_axis(fallback_spacing, array.ndim, path)
     if file_spacing is None:
         raise InputError(path, "the file holds no voxel size; pass --spacing NM")
     try:
-        return Volume(array, file_spacing)
+        return Volume(array, file_spacing, affine)
     except ValueError as error:
         raise InputError(path, str(error)) from error

@@ -1,4 +1,5 @@
-"""The one in-memory image type: an array with its voxel spacing in nanometres."""
+"""The one in-memory image type: an array with its voxel spacing in nanometres and, where the file
+had one, its position in space."""
 
 from __future__ import annotations
 
@@ -15,10 +16,15 @@ class Volume:
         array: ``(y, x)`` for one image or ``(z, y, x)`` for a stack or volume, numpy axis order
             (slices along axis 0, rows along axis 1, columns along axis 2).
         spacing: voxel size in nanometres, one value per array axis, in the same order.
+        affine: where the file placed the voxels in space, as a NIfTI ``4 x 4`` affine: voxel
+            index ``(x, y, z)`` (the reversed array axes; ``z`` = 0 for an image) to position in
+            nm. Its first columns' lengths are ``spacing`` (reversed). None: the voxels start at the
+            origin along the axes, ``diag(spacing reversed)``, as for formats without a position.
     """
 
     array: np.ndarray
     spacing: tuple[float, ...]
+    affine: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.array.ndim not in (2, 3):
@@ -29,6 +35,15 @@ class Volume:
         if not all(np.isfinite(s) and s > 0 for s in spacing):
             raise ValueError(f"spacing must be positive and finite, got {spacing}")
         object.__setattr__(self, "spacing", spacing)
+        if self.affine is not None:
+            affine = np.array(self.affine, dtype=np.float64)
+            if affine.shape != (4, 4) or not np.isfinite(affine).all():
+                raise ValueError(f"affine must be a finite 4 x 4 matrix, got {affine.shape}")
+            lengths = np.linalg.norm(affine[:3, :len(spacing)], axis=0)
+            if not np.allclose(lengths, spacing[::-1], rtol=1e-4):
+                raise ValueError(f"affine voxel sizes {tuple(lengths.round(6))} (x, y[, z]) disagree with the "
+                                 f"spacing {spacing} (numpy order)")
+            object.__setattr__(self, "affine", affine)
 
 
 def exact_decimal(value: float) -> float:
