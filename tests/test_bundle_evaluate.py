@@ -139,6 +139,7 @@ def test_evaluating_with_flip_tta_scores_the_mean_over_four_flips(trained_bundle
 def test_evaluating_the_last_checkpoint_ignores_model_pt(trained_bundle, small_dataset, tmp_path):
     root, _ = trained_bundle
     last = Path(latest_checkpoint(root / "models"))
+    shutil.copytree(root / "configs", tmp_path / "configs")  # a bundle: its metadata names the classes
     (tmp_path / "models").mkdir()
     shutil.copy(last, tmp_path / "models" / last.name)
     torch.manual_seed(1)

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, run_bundle
 from test_segment import make_bundle
 
 from catseg3d.cli.main import main
@@ -167,6 +167,19 @@ def test_other_classes_replace_the_output_layer_and_the_bundle_command_runs_from
                  "--window", "16", "--precision", "float32"]) == 0
     np.testing.assert_array_equal(read_nifti(tmp_path / "inferred" / "image_seg.nii.gz").array,
                                   read_nifti(tmp_path / "windowed.nii.gz").array)
+    # the evaluating workflow scores the four classes under their own names (dense labels of one slice)
+    slice_dir = tmp_path / "slice"
+    slice_dir.mkdir()
+    truth = read_nifti(root / "truth.nii.gz")
+    write_nifti(Volume(read_nifti(root / "image.nii.gz").array[5], (0.5, 0.5)), slice_dir / "image.nii.gz")
+    write_nifti(Volume(np.where(truth.array[5] == 2, 3, truth.array[5]).astype(np.uint8), (0.5, 0.5)),
+                slice_dir / "label.nii.gz")
+    (slice_dir / "datalist.json").write_text(json.dumps({key: [{"image": "image.nii.gz", "label": "label.nii.gz"}]
+                                                         for key in ("training", "validation")}))
+    run_bundle("evaluating", ["bundle/configs/train.yaml", "bundle/configs/evaluate.yaml"], slice_dir, out.bundle,
+               "--eval_dir", tmp_path / "eval", "--autocast", "false")
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert list(report["metrics"]["dsc"]) == ["pores", "support", "oxide", "metal"] and report["n_images"] == 1
     command = [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file",
                str(["bundle/configs/train.yaml", "bundle/configs/finetune.yaml"]),
                "--dataset_dir", str(result.bundle / "dataset"), "--bundle_root", str(tmp_path / "scratch"),

@@ -169,4 +169,4 @@ def test_cli_writes_readable_files_and_refuses_bad_input(tmp_path):
     np.testing.assert_allclose(again, recon.array, rtol=1e-5, atol=1e-6)
     bad = subprocess.run([*command[:8], "4", "64", "64"], capture_output=True, text=True)
     assert bad.returncode == 2
-    assert bad.stderr.strip().count("\n") == 0 and str(out) in bad.stderr and "--shape" in bad.stderr
+    assert bad.stderr.strip().count("\n") == 0 and str(out) in bad.stderr and "shape (4, 64, 64)" in bad.stderr

@@ -123,8 +123,6 @@ def segment_command(args: argparse.Namespace) -> None:
 
     planes = tuple(p.strip() for p in args.planes.split(",")) if args.planes else (AXIS_PLANES[args.axis],)
     model = load_segmentation_model(args.model)  # before any work: a bad model fails fast
-    if args.sw_batch_size < 1:
-        raise InputError("--sw-batch-size", f"must be at least 1, got {args.sw_batch_size}")
     device = init_distributed()  # joins torchrun's process group, if any: one GPU per process
     if args.device is not None and not dist.is_initialized():
         device = torch.device(args.device)
@@ -133,7 +131,7 @@ def segment_command(args: argparse.Namespace) -> None:
                               tta=args.tta, border=args.border, precision=args.precision,
                               sw_batch_size=args.sw_batch_size, device=device, resample=args.resample)
     except ValueError as error:
-        raise InputError("--window/--overlap/--border", str(error)) from error
+        raise InputError("--window/--overlap/--border/--sw-batch-size", str(error)) from error
     rank = process_rank()
     try:
         summary = segment(args.input, args.output, predictor, planes=planes,
@@ -153,11 +151,12 @@ def reconstruct_command(args: argparse.Namespace) -> None:
     from catseg3d.tomography import reconstruct_tilt_series
 
     check_nifti_output(args.output)
-    if args.iterations < 1 or (args.thickness is not None and args.thickness < 1):
-        raise InputError(args.output, "--iterations and --thickness must be positive")
     series = load_tilt_series(args.tilt_series, args.angles, args.spacing)
-    volume = reconstruct_tilt_series(series.projections, series.angles, args.method, args.iterations,
-                                     args.thickness, args.tilt_axis, progress=True)
+    try:
+        volume = reconstruct_tilt_series(series.projections, series.angles, args.method, args.iterations,
+                                         args.thickness, args.tilt_axis, progress=True)
+    except ValueError as error:
+        raise InputError(args.tilt_series, str(error)) from error
     pixel_y, pixel_x = series.pixel_size
     pixel_z = pixel_x if args.tilt_axis == "y" else pixel_y  # z is sampled like the axis across the tilt axis
     write_nifti(Volume(volume, (pixel_z, pixel_y, pixel_x)), args.output)
@@ -170,17 +169,12 @@ def simulate_command(args: argparse.Namespace) -> None:
     from catseg3d.io import InputError
     from catseg3d.simulation import simulate_series
 
-    if args.n < 1 or len(args.shape) != 3 or min(args.shape) < 8:
-        raise InputError(args.out_dir, f"need --n >= 1 and --shape Z Y X of at least 8 voxels each, got "
-                                       f"--n {args.n} --shape {' '.join(map(str, args.shape))}")
-    if not args.spacing > 0 or not args.dose > 0 or args.iterations < 1:
-        raise InputError(args.out_dir, "--spacing, --dose and --iterations must be positive")
     if args.out_dir.exists() and not args.out_dir.is_dir():
         raise InputError(args.out_dir, "exists and is not a folder")
     try:
         written = simulate_series(args.out_dir, args.n, args.shape, args.seed, args.spacing,
                                   None if args.noise_free else args.dose, args.method, args.iterations, args.first)
-    except ValueError as error:  # a specimen that does not fit the shape
+    except ValueError as error:  # bad arguments, or a specimen that does not fit the shape
         raise InputError(args.out_dir, str(error)) from error
     print(f"{args.out_dir}: {len(written)} simulated volume(s) {tuple(args.shape)} (z, y, x) at {args.spacing:g} nm, "
           f"seed {args.seed}: reconstruction.nii.gz, labels.nii.gz, tilt_series.mrc (+ .rawtlt), truth.json each")
@@ -189,9 +183,6 @@ def simulate_command(args: argparse.Namespace) -> None:
 def finetune_command(args: argparse.Namespace) -> None:
     from catseg3d.finetune import finetune
 
-    if not args.minutes > 0:
-        from catseg3d.io import InputError
-        raise InputError("--minutes", f"must be positive, got {args.minutes}")
     result = finetune(args.images, args.labels, args.out, model=args.model, minutes=args.minutes,
                       spacing=args.spacing, classes=args.classes, intensity=args.intensity, resume=args.resume,
                       seed=args.seed, report=print)

@@ -61,6 +61,8 @@ def finetune(images: Sequence[str | os.PathLike], labels: Sequence[str | os.Path
 
     say = report or (lambda line: None)
     out = Path(out)
+    if not minutes > 0:
+        raise InputError("--minutes", f"must be positive, got {minutes}")
     if len(images) != len(labels) or not images:
         raise InputError("--labels", f"give one label file per image ({len(images)} images, {len(labels)} labels)")
     if not resume and latest_checkpoint(out / "models") is not None:

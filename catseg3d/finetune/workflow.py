@@ -23,6 +23,7 @@ from catseg3d.engines.run_folder import prepare_run_folder
 from catseg3d.finetune.dataset import FINETUNE_RECORD
 from catseg3d.io.errors import InputError
 from catseg3d.io.jsonfile import write_json
+from catseg3d.io.metadata import load_metadata, metadata_class_names
 
 SCRATCH = ("none", "", None)
 SCRATCH_FEATURES = [16, 32, 64, 128, 256, 512]  # the half width of configs/train_best.yaml
@@ -37,17 +38,13 @@ def from_scratch(parent_bundle) -> bool:
 
 def parent_metadata(parent_bundle, configs_dir: str | os.PathLike) -> dict:
     """The parent bundle's ``configs/metadata.json`` (from scratch: the one in ``configs_dir``)."""
-    path = Path(configs_dir if from_scratch(parent_bundle) else Path(parent_bundle) / "configs") / "metadata.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise InputError(path, f"cannot read the bundle metadata ({error})") from error
+    return load_metadata(Path(configs_dir if from_scratch(parent_bundle) else Path(parent_bundle) / "configs")
+                         / "metadata.json")
 
 
 def parent_class_names(parent_bundle, configs_dir: str | os.PathLike) -> list[str]:
     """The class names of the parent's output channels (its metadata's ``channel_def``)."""
-    channel_def = parent_metadata(parent_bundle, configs_dir)["network_data_format"]["outputs"]["pred"]["channel_def"]
-    return [str(channel_def[str(c)]) for c in range(len(channel_def))]
+    return metadata_class_names(parent_metadata(parent_bundle, configs_dir))
 
 
 def class_weights(num_classes: int) -> list[float]:

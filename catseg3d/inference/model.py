@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from catseg3d.engines.checkpoints import trained_state
-from catseg3d.inferers import metadata_spacing_nm
 from catseg3d.io.errors import InputError
+from catseg3d.io.metadata import metadata_spacing_nm
 from catseg3d.networks import PaperUNet, paper_unet_features
 from catseg3d.transforms.intensity import IntensityMapping
 

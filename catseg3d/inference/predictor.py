@@ -94,6 +94,8 @@ class Predictor:
             raise ValueError(f"overlap must be in [0, 1), got {overlap}")
         if border < 0:
             raise ValueError(f"border must be non-negative, got {border}")
+        if sw_batch_size < 1:
+            raise ValueError(f"sw_batch_size must be at least 1, got {sw_batch_size}")
         self.model, self.window, self.overlap, self.blend, self.border = model, window, overlap, blend, border
         # network order: (x, y) or (x, y, z); a 3D block keeps its real z halo
         self.mirrored_axes = None if model.spatial_dims == 2 else (0, 1)

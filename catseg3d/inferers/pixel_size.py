@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,16 +14,6 @@ from catseg3d.io.axes import spacing_to_monai
 from catseg3d.io.nifti import loaded_spacing_nm
 
 RESAMPLE_TOLERANCE = 0.03  # pixel sizes within 3 % of the model's are used as they are
-
-
-def metadata_spacing_nm(metadata: str | os.PathLike | dict) -> tuple[float, ...] | None:
-    """The training pixel size in a bundle's ``metadata.json`` (path or loaded dictionary),
-    ``network_data_format.inputs.image.spacing_nm``, numpy order; None where it says none."""
-    if not isinstance(metadata, dict):
-        with open(metadata) as file:
-            metadata = json.load(file)
-    spacing = metadata["network_data_format"]["inputs"]["image"].get("spacing_nm")
-    return None if spacing is None else tuple(float(s) for s in spacing)
 
 
 def resampling_scale(input_spacing: Sequence[float], model_spacing: Sequence[float],

@@ -84,7 +84,15 @@ def simulate_series(out_dir: str | os.PathLike, n: int, shape: Sequence[int], se
 
     Returns:
         The files of each volume, in order.
+
+    Raises:
+        ValueError: ``n`` under 1, a shape that is not three sizes of at least 8 voxels, or a
+            spacing, dose or number of iterations that is not positive.
     """
+    if n < 1 or len(shape) != 3 or min(shape) < 8:
+        raise ValueError(f"need n >= 1 and a shape of three sizes of at least 8 voxels, got n {n}, shape {tuple(shape)}")
+    if not spacing > 0 or not (dose is None or dose > 0) or iterations < 1:
+        raise ValueError(f"spacing, dose and iterations must be positive, got {spacing}, {dose}, {iterations}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     key = {"seed": int(seed), "shape_zyx": [int(s) for s in shape], "spacing_nm": float(spacing),

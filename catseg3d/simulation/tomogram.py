@@ -10,9 +10,9 @@ from scipy import ndimage
 
 from catseg3d.simulation.haadf import COMPOSITION, haadf_tilt_series, haadf_weights, paper_tilt_angles
 from catseg3d.simulation.settings import (DEFAULT_DOSE, DEFAULT_ITERATIONS, DEFAULT_METHOD, DEFAULT_SPACING_NM,
-                             ImagingParameters)
+                                          ImagingParameters, parameters_dict)
 from catseg3d.simulation.specimen import (ALUMINA, MATERIAL_NAMES, PLATINUM, Specimen, SpecimenParameters,
-                                          parameters_dict, simulate_specimen)
+                                          simulate_specimen)
 from catseg3d.tomography import METHODS, reconstruct_tilt_series
 
 CONNECTIVITY_26 = np.ones((3, 3, 3), dtype=bool)

@@ -35,11 +35,13 @@ def reconstruct_tilt_series(projections: np.ndarray, angles_deg: Sequence[float]
         of the voxels along the beam).
 
     Raises:
-        ValueError: an unknown method, fewer than two angles, or angles that do not match the
-            projections.
+        ValueError: an unknown method, fewer than two angles, angles that do not match the
+            projections, or iterations or thickness under 1.
     """
     if tilt_axis not in ("y", "x"):
         raise ValueError(f"tilt_axis must be 'y' or 'x', got {tilt_axis!r}")
+    if iterations < 1 or (thickness is not None and thickness < 1):
+        raise ValueError(f"iterations and thickness must be positive, got {iterations} and {thickness}")
     if tilt_axis == "x":  # solve with the tilt axis along y, then swap back
         volume = reconstruct_tilt_series(np.asarray(projections).transpose(0, 2, 1), angles_deg, method,
                                          iterations, thickness, "y", progress)
