@@ -45,3 +45,41 @@ def test_finetune_refuses_no_minutes(tmp_path, capsys):
                           tmp_path / "labels.nii.gz", "--out", tmp_path / "out", "--minutes", "0")
     assert line.startswith("catseg3d: error: --minutes: ") and "must be positive" in line
     assert not (tmp_path / "out").exists()
+
+
+def library_defaults(function) -> dict:
+    import inspect
+
+    return {name: p.default for name, p in inspect.signature(function).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+@pytest.mark.parametrize("argv, function, names", [
+    # (command line, library function, {CLI dest: library parameter})
+    (["segment", "in", "out"], "catseg3d.inference.predictor:Predictor",
+     {"overlap": "overlap", "blend": "blend", "tta": "tta", "border": "border", "precision": "precision",
+      "sw_batch_size": "sw_batch_size", "resample": "resample"}),
+    (["segment", "in", "out"], "catseg3d.inference.segment:segment",
+     {"min_size": "min_size", "intensity": "intensity", "slab": "slab"}),
+    (["finetune", "--images", "i", "--labels", "l", "--out", "o"], "catseg3d.finetune:finetune",
+     {"minutes": "minutes", "intensity": "intensity", "seed": "seed"}),
+    (["quantify", "labels", "--out", "o"], "catseg3d.quantify:write_quantification",
+     {"min_size": "min_voxels", "open_pore_radius": "open_pore_radius_nm"}),
+    (["evaluate", "--out", "o"], "catseg3d.metrics:Evaluation", {"percentiles": "percentiles"}),
+    (["reconstruct", "t", "o.nii"], "catseg3d.tomography:reconstruct_tilt_series",
+     {"method": "method", "iterations": "iterations", "tilt_axis": "tilt_axis"}),
+    (["simulate", "o"], "catseg3d.simulation:simulate_series",
+     {"seed": "seed", "spacing": "spacing", "dose": "dose", "method": "method", "iterations": "iterations",
+      "first": "first"}),
+])
+def test_command_line_defaults_are_the_librarys(argv, function, names):
+    import importlib
+
+    from catseg3d.cli.main import build_parser
+
+    module, name = function.split(":")
+    defaults = library_defaults(getattr(importlib.import_module(module), name))
+    args = vars(build_parser().parse_args(argv))
+    for cli, library in names.items():
+        got = args[cli]
+        assert (tuple(got) if isinstance(got, list) else got) == defaults[library], (cli, library)
