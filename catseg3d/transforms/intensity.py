@@ -22,7 +22,6 @@ and the bundle's :class:`MapIntensityd` take the same slices and so map alike.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Hashable, Iterable, Mapping
@@ -32,6 +31,8 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform
 from monai.utils import convert_to_dst_type
+
+from catseg3d.io.metadata import load_metadata
 
 MODES = ("auto", "fixed", "percentile")
 PERCENTILE_SAMPLE_SLICES = 16
@@ -141,10 +142,7 @@ class MapIntensityd(MapTransform):
     def __init__(self, keys: KeysCollection, metadata: str | os.PathLike | dict, mode: str = "auto",
                  allow_missing_keys: bool = False) -> None:
         super().__init__(keys, allow_missing_keys)
-        if not isinstance(metadata, dict):
-            with open(metadata) as file:
-                metadata = json.load(file)
-        self.mapping = IntensityMapping.from_metadata(metadata)
+        self.mapping = IntensityMapping.from_metadata(load_metadata(metadata))
         self.mode = mode
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
