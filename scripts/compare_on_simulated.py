@@ -1,8 +1,12 @@
 """Score models on held-out simulated tomograms: per-class DSC, RHD90 in nm, Pt particle recall.
 
-Each model segments each volume's ``reconstruction.nii.gz`` with ``catseg3d segment`` (2D models
-slice by slice across the tilt axis, ``--axis y``, the plane the 2D training slices came from;
-3D models in gaussian-blended 3D windows) and is scored against ``labels.nii.gz``. A true Pt
+Each model segments each volume's ``reconstruction.nii.gz`` with ``catseg3d segment`` and is scored
+against ``labels.nii.gz``. 3D models run in gaussian-blended 3D windows. 2D models run on the slices
+normal to the beam (xy), seen as the embedded training slices are (``catseg3d.simulation.dataset``:
+``volume[z].T``, the tilt axis along the slice's second axis): the volume is transposed to
+``(z, x, y)`` for ``segment --axis z`` and the labels transposed back. ``NAME=PATH@xy,xz,yz`` runs a
+2D model on those planes of the transposed volume and averages them (``segment --planes``,
+tri-planar fusion). A true Pt
 particle (26-connected component) counts as found when a predicted Pt voxel overlaps it. An RHD90
 is undefined on a volume where the model predicts none of a class the truth has (or the reverse);
 the mean leaves such volumes out and the table says how many.
@@ -10,6 +14,7 @@ the mean leaves such volumes out and the table says how many.
     catseg3d simulate runs/sim_test --n 4 --seed 1000 --shape 128 256 256
     python scripts/compare_on_simulated.py runs/sim_test \\
         "2D, simulated=runs/compare/b2d/runs/simulated/models/model.pt" \\
+        "2D tri-planar, simulated=runs/compare/b2d/runs/simulated/models/model.pt@xy,xz,yz" \\
         "3D, simulated=runs/compare/b3d/runs/simulated/models_3d/model.pt" "2D, real Genc data=bundle"
         [--border 32]   # pixels mirrored at slice edges, as catseg3d segment (0: none, as before bundle 0.4.0)
 
@@ -30,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from catseg3d.engines import trained_state
-from catseg3d.io import read_nifti
+from catseg3d.io import Volume, read_nifti, write_nifti
 from catseg3d.metrics.hausdorff import UNDEFINED, hausdorff_status, percentile_hausdorff
 from catseg3d.metrics.paper import CLASS_NAMES as CLASSES
 from catseg3d.metrics.particles import particle_counts
@@ -66,25 +71,41 @@ def scores(pred: np.ndarray, truth: np.ndarray, spacing) -> dict:
     return result
 
 
-def segment(volume: Path, bundle: Path, out: Path, border: int) -> float:
-    """Run ``catseg3d segment`` (``--border`` pixels mirrored at slice edges); returns its wall-clock
-    seconds. A failed run stops the script with its error line."""
+def transposed(volume: Path, out: Path) -> Path:
+    """``volume`` with its y and x axes swapped, ``(z, x, y)``, written to ``out``."""
+    image = read_nifti(volume)
+    z, y, x = image.spacing
+    write_nifti(Volume(np.ascontiguousarray(image.array.transpose(0, 2, 1)), (z, x, y)), out)
+    return out
+
+
+def segment(volume: Path, bundle: Path, out: Path, border: int, planes: str | None, work: Path) -> float:
+    """Run ``catseg3d segment`` (``--border`` pixels mirrored at slice edges): a 2D model on the
+    transposed volume's ``planes`` (default xy) and its labels transposed back. Returns its
+    wall-clock seconds. A failed run stops the script with its error line."""
     weights = bundle / "models" / "model.pt" if bundle.is_dir() else bundle
     spatial_dims = trained_state(weights)["head.weight"].ndim - 2
-    options = ["--axis", "y"] if spatial_dims == 2 else ["--window", "96"]
+    if spatial_dims == 3 and planes:
+        raise SystemExit(f"{bundle}: @{planes}: planes are for 2D models")
+    options = ["--planes", planes or "xy"] if spatial_dims == 2 else ["--window", "96"]
+    source = transposed(volume, work / "transposed.nii.gz") if spatial_dims == 2 else volume
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "catseg3d", "segment", str(volume), str(out), "--model",
+    result = subprocess.run([sys.executable, "-m", "catseg3d", "segment", str(source), str(out), "--model",
                              str(bundle), "--precision", "float32", "--border", str(border), *options],
                             capture_output=True, text=True)
     if result.returncode:
         raise SystemExit(f"catseg3d segment {volume} with {bundle} failed: {result.stderr.strip().splitlines()[-1]}")
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    if spatial_dims == 2:
+        transposed(out, out)
+    return seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("test_dir", type=Path, help="output of catseg3d simulate (volume_NNN folders)")
-    parser.add_argument("models", nargs="+", help="NAME=PATH (bundle folder or model.pt)")
+    parser.add_argument("models", nargs="+", help="NAME=PATH (bundle folder or model.pt), NAME=PATH@xy,xz,yz for a "
+                                                  "2D model on several planes (tri-planar fusion)")
     parser.add_argument("--predictions", type=Path, help="keep the label maps here (MODEL_INDEX_volume_NNN.nii.gz)")
     parser.add_argument("--border", type=int, default=32, help="pixels mirrored at each slice edge (0: none)")
     args = parser.parse_args()
@@ -98,11 +119,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         for index, spec in enumerate(args.models):
             name, path = spec.rsplit("=", 1)
+            path, _, planes = path.partition("@")
             bundle = as_bundle(Path(path), Path(work) / f"bundle_{index}")
             per_volume, seconds = [], []
             for volume in volumes:
                 out = (args.predictions or Path(work)) / f"{index}_{volume.name}.nii.gz"
-                seconds.append(segment(volume / "reconstruction.nii.gz", bundle, out, args.border))
+                seconds.append(segment(volume / "reconstruction.nii.gz", bundle, out, args.border, planes or None,
+                                       Path(work)))
                 truth = read_nifti(volume / "labels.nii.gz")
                 per_volume.append(scores(read_nifti(out).array, truth.array, truth.spacing))
             mean = {k: float(np.nanmean([s[k] for s in per_volume])) for k in per_volume[0]
