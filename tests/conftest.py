@@ -14,6 +14,20 @@ REPO = Path(__file__).resolve().parents[1]
 GENC2022 = Path(os.environ.get("CATSEG3D_GENC2022", REPO.parent / "shared" / "data" / "genc2022"))
 
 
+def run_catseg3d(*args) -> subprocess.CompletedProcess:
+    """``catseg3d ARGS`` in this process (the same ``main`` that ``python -m catseg3d`` calls, without
+    a new interpreter): its exit status, stdout and stderr."""
+    import contextlib
+    import io
+
+    from catseg3d.cli.main import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        returncode = main([str(a) for a in args])
+    return subprocess.CompletedProcess(args, returncode, stdout.getvalue(), stderr.getvalue())
+
+
 @pytest.fixture(scope="session")
 def genc_src() -> Path:
     """The authors' data folder (read-only); CI provides it beside the clone."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import subprocess
 import sys
 
@@ -115,12 +117,18 @@ def test_simpleitk_formats(tmp_path, suffix):
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "catseg3d", *map(str, args)], capture_output=True, text=True)
+    """The command line in this process: its exit status and stderr."""
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        returncode = main(list(map(str, args)))
+    return subprocess.CompletedProcess(args, returncode, "", stderr.getvalue())
 
 
 def test_missing_spacing_is_one_line_error_and_no_output(tmp_path):
+    """Through the installed entry point (``python -m catseg3d``), as a user meets it."""
     tifffile.imwrite(tmp_path / "plain.tif", ramp((8, 8)))
-    result = run_cli("convert", tmp_path / "plain.tif", tmp_path / "out.nii.gz")
+    result = subprocess.run([sys.executable, "-m", "catseg3d", "convert", str(tmp_path / "plain.tif"),
+                             str(tmp_path / "out.nii.gz")], capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip() == f"catseg3d: error: {tmp_path / 'plain.tif'}: the file holds no voxel size; pass --spacing NM"
     assert not list(tmp_path.glob("*.nii*")) and not list(tmp_path.glob(".out*"))

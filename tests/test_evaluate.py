@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from conftest import run_catseg3d
 
 from catseg3d.io import Volume, write_nifti
 from catseg3d.metrics import Evaluation
@@ -33,8 +32,7 @@ def labels_2d(shift, with_pt=True):
 
 
 def run_evaluate(*args):
-    return subprocess.run([sys.executable, "-m", "catseg3d", "evaluate", *map(str, args)],
-                          capture_output=True, text=True)
+    return run_catseg3d("evaluate", *args)
 
 
 def write_pairs(tmp_path, pairs, spacing):

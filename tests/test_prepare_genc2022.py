@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tifffile
+from conftest import run_catseg3d
 
 from catseg3d.io import read_nifti
 
@@ -58,8 +57,7 @@ def broken_copy(genc_src, tmp_path):
 
 
 def run_prepare(src, dest):
-    return subprocess.run([sys.executable, "-m", "catseg3d", "prepare-genc2022", str(src), str(dest)],
-                          capture_output=True, text=True)
+    return run_catseg3d("prepare-genc2022", src, dest)
 
 
 def test_small_copy_prepares(genc_src, tmp_path):

@@ -83,16 +83,15 @@ def test_2d_particles_use_circle_diameters():
 
 def test_quantify_command_writes_stats_particles_and_report(phantom, tmp_path):
     import json
-    import subprocess
-    import sys
+
+    from conftest import run_catseg3d
 
     from catseg3d.io import Volume, write_nifti
 
     write_nifti(Volume(phantom, SPACING), tmp_path / "labels.nii.gz")
     write_nifti(Volume(phantom.astype(np.float32) * 100, SPACING), tmp_path / "image.nii.gz")
-    result = subprocess.run([sys.executable, "-m", "catseg3d", "quantify", str(tmp_path / "labels.nii.gz"),
-                             "--image", str(tmp_path / "image.nii.gz"), "--out", str(tmp_path / "q"),
-                             "--open-pore-radius", "2.5"], capture_output=True, text=True, check=False)
+    result = run_catseg3d("quantify", tmp_path / "labels.nii.gz", "--image", tmp_path / "image.nii.gz",
+                          "--out", tmp_path / "q", "--open-pore-radius", "2.5")
     assert result.returncode == 0, result.stderr
     stats = json.loads((tmp_path / "q" / "stats.json").read_text())
     assert stats["spacing_nm"] == list(SPACING) and stats["pt"]["count"] == 3
@@ -103,9 +102,7 @@ def test_quantify_command_writes_stats_particles_and_report(phantom, tmp_path):
     assert len(rows) == 4 and rows[0].startswith("label,voxels,size,diameter_nm")
     report = (tmp_path / "q" / "report.md").read_text()
     assert "Pt particles" in report and "- open pores: 0," in report and "ball of radius 2.5 nm" in report
-    result = subprocess.run([sys.executable, "-m", "catseg3d", "quantify", str(tmp_path / "labels.nii.gz"),
-                             "--out", str(tmp_path / "n"), "--open-pore-radius", "-1"],
-                            capture_output=True, text=True, check=False)
+    result = run_catseg3d("quantify", tmp_path / "labels.nii.gz", "--out", tmp_path / "n", "--open-pore-radius", "-1")
     assert result.returncode == 2 and "--open-pore-radius" in result.stderr and not (tmp_path / "n").exists()
     for figure in ("orthoslices.png", "pt_diameters.png", "render.png"):
         assert (tmp_path / "q" / figure).stat().st_size > 10_000
@@ -113,8 +110,7 @@ def test_quantify_command_writes_stats_particles_and_report(phantom, tmp_path):
 
     bad = np.full((4, 4), 7, np.uint8)
     write_nifti(Volume(bad, (1.0, 1.0)), tmp_path / "bad.nii.gz")
-    result = subprocess.run([sys.executable, "-m", "catseg3d", "quantify", str(tmp_path / "bad.nii.gz"),
-                             "--out", str(tmp_path / "b")], capture_output=True, text=True, check=False)
+    result = run_catseg3d("quantify", tmp_path / "bad.nii.gz", "--out", tmp_path / "b")
     assert result.returncode == 2 and "expected integer labels 0, 1, 2" in result.stderr
     assert not (tmp_path / "b").exists()
 

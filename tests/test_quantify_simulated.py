@@ -6,10 +6,10 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
+from conftest import run_catseg3d
 from scipy import ndimage
 
 from catseg3d.io import Volume, read_nifti, write_nifti
@@ -34,9 +34,8 @@ def simulated(tmp_path_factory):
 
 
 def quantify(*args) -> subprocess.CompletedProcess:
-    """``python -m catseg3d quantify ARGS``."""
-    return subprocess.run([sys.executable, "-m", "catseg3d", "quantify", *map(str, args)],
-                          capture_output=True, text=True, check=False)
+    """``catseg3d quantify ARGS``."""
+    return run_catseg3d("quantify", *args)
 
 
 def test_quantify_agrees_with_the_simulators_truth(simulated, tmp_path):

@@ -1,11 +1,10 @@
 """The simulator: determinism, truth JSON against the labels, physics of the missing wedge, the CLI."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from conftest import run_catseg3d
 from scipy import ndimage
 
 from catseg3d.io import read_nifti, read_volume
@@ -152,9 +151,9 @@ def test_noise_scales_with_dose():
 
 def test_cli_writes_readable_files_and_refuses_bad_input(tmp_path):
     out = tmp_path / "sims"
-    command = [sys.executable, "-m", "catseg3d", "simulate", str(out), "--n", "1", "--shape", "64", "64", "64",
-               "--spacing", "0.24", "--seed", "2", "--iterations", "5"]
-    done = subprocess.run(command, capture_output=True, text=True)
+    command = ["simulate", out, "--n", "1", "--shape", "64", "64", "64", "--spacing", "0.24", "--seed", "2",
+               "--iterations", "5"]
+    done = run_catseg3d(*command)
     assert done.returncode == 0, done.stderr
     folder = out / "volume_000"
     recon, labels = read_nifti(folder / "reconstruction.nii.gz"), read_nifti(folder / "labels.nii.gz")
@@ -167,6 +166,6 @@ def test_cli_writes_readable_files_and_refuses_bad_input(tmp_path):
     # the written tilt series reconstructs to the written reconstruction
     again = reconstruct_tilt_series(series.projections, series.angles, "mlem", 5, thickness=64)
     np.testing.assert_allclose(again, recon.array, rtol=1e-5, atol=1e-6)
-    bad = subprocess.run([*command[:8], "4", "64", "64"], capture_output=True, text=True)
+    bad = run_catseg3d(*command[:5], "4", "64", "64")
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and str(out) in bad.stderr and "shape (4, 64, 64)" in bad.stderr
