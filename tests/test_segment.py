@@ -118,6 +118,24 @@ def run_cli(*args):
     return main(["segment", *map(str, args)])
 
 
+def test_labels_of_an_nrrd_input_lie_where_its_voxels_lie(bundle2d, tmp_path):
+    """NRRD/MHA place their voxels with an origin and directions: the labels keep them (SimpleITK
+    maps every index of the labels to the input's physical point)."""
+    import SimpleITK as sitk
+
+    image = sitk.GetImageFromArray(np.random.default_rng(0).integers(0, 255, (3, 32, 24)).astype(np.uint8))
+    image.SetSpacing((0.5, 0.25, 1.0))
+    image.SetOrigin((5.0, -7.0, 2.0))
+    image.SetDirection((0, 1, 0, -1, 0, 0, 0, 0, 1))  # x and y swapped in space, one flipped
+    sitk.WriteImage(image, str(tmp_path / "tomo.nrrd"))
+    assert run_cli(tmp_path / "tomo.nrrd", tmp_path / "labels.nii.gz", "--model", bundle2d) == 0
+    labels = sitk.ReadImage(str(tmp_path / "labels.nii.gz"))
+    assert labels.GetSize() == image.GetSize()
+    for index in [(0, 0, 0), (23, 0, 0), (0, 31, 0), (0, 0, 2), (23, 31, 2)]:
+        np.testing.assert_allclose(labels.TransformIndexToPhysicalPoint(index),
+                                   image.TransformIndexToPhysicalPoint(index), atol=1e-5)
+
+
 def test_labels_equal_direct_monai_computation_and_keep_geometry(bundle2d, volume, tmp_path, capsys):
     source = write_nifti(volume, tmp_path / "tomo.nii.gz")
     out = tmp_path / "labels.nii.gz"

@@ -75,10 +75,11 @@ class SegmentSummary:
 
 
 def _output_header(reader: SlabReader, channels: int):
-    """uint8 header with the input's geometry: a NIfTI input's own header, else catseg3d's."""
+    """uint8 header with the input's geometry: a NIfTI input's own header, else catseg3d's (with
+    the input's affine where its format has one)."""
     if reader.nifti_header is not None:
         return header_like(reader.nifti_header, np.uint8, channels)
-    return nifti_header(reader.shape[-reader.ndim:], reader.spacing, np.uint8, channels)
+    return nifti_header(reader.shape[-reader.ndim:], reader.spacing, np.uint8, channels, reader.affine)
 
 
 def distributed_rank_world() -> tuple[int, int]:

@@ -54,7 +54,7 @@ def check_nifti_output(path: str | os.PathLike) -> str:
 
 
 def nifti_header(shape: Sequence[int], spacing: Sequence[float], dtype: np.dtype | type,
-                 channels: int = 1) -> nib.Nifti1Header:
+                 channels: int = 1, affine: np.ndarray | None = None) -> nib.Nifti1Header:
     """A NIfTI-1 header following the conventions above.
 
     Args:
@@ -63,12 +63,15 @@ def nifti_header(shape: Sequence[int], spacing: Sequence[float], dtype: np.dtype
         dtype: the data type stored.
         channels: more than 1 adds a fourth NIfTI axis (``(x, y, z, c)``), e.g. one probability
             map per class.
+        affine: the voxels' position and orientation (a :class:`Volume`'s ``affine``, in nm), kept
+            as the qform and sform; None: ``diag(spacing)`` from the origin.
     """
     spacing_xyz = spacing_to_monai(spacing)
     shape_xyz = tuple(int(s) for s in spacing_to_monai(shape))
     if channels > 1:
         shape_xyz = (*shape_xyz, *([1] * (3 - len(shape_xyz))), channels)
-    affine = np.diag([*spacing_xyz, *([1.0] * (3 - len(spacing_xyz))), 1.0])
+    if affine is None:
+        affine = np.diag([*spacing_xyz, *([1.0] * (3 - len(spacing_xyz))), 1.0])
     header = nib.Nifti1Header()
     header.set_data_shape(shape_xyz)
     header.set_data_dtype(dtype)
@@ -116,10 +119,7 @@ def write_nifti(volume: Volume, path: str | os.PathLike) -> Path:
         array = array.astype(np.uint8)
     elif array.dtype == np.float16:  # NIfTI-1 has no float16
         array = array.astype(np.float32)
-    header = nifti_header(array.shape, volume.spacing, array.dtype)
-    if volume.affine is not None:  # the input's position and orientation, in nm
-        header.set_qform(volume.affine, code=1)
-        header.set_sform(volume.affine, code=1)
+    header = nifti_header(array.shape, volume.spacing, array.dtype, affine=volume.affine)
     image = nib.Nifti1Image(to_monai(array), None, header)
     with atomic_path(path, suffix=suffix) as tmp:
         nib.save(image, tmp)

@@ -30,14 +30,17 @@ class SlabReader:
         spacing: voxel size in nm, ``ndim`` values in numpy order (``(z, y, x)`` or ``(y, x)``).
         dtype: the data type slabs are returned in.
         nifti_header: for a NIfTI input, its header (affine, units), else None.
+        affine: for other formats that place their voxels (NRRD, MHA), the :class:`Volume` affine
+            (nm), else None.
 
     Use as a context manager, or call :meth:`close`.
     """
 
     def __init__(self, path: Path, data, ndim: int, spacing: tuple[float, ...], closer=None,
-                 nifti_header: nib.Nifti1Header | None = None) -> None:
+                 nifti_header: nib.Nifti1Header | None = None, affine: np.ndarray | None = None) -> None:
         self.path = path
         self.nifti_header = nifti_header  # a NIfTI input's own header, to copy its geometry
+        self.affine = affine
         self._data = data  # array-like indexed in numpy (z, y, x) order
         self.ndim = ndim
         self.shape = tuple(int(s) for s in data.shape)
@@ -85,6 +88,7 @@ def open_slabs(path: str | os.PathLike, spacing: float | Sequence[float] | None 
     path = Path(path)
     if not path.exists():
         raise InputError(path, "no such file or folder")
+    affine = None
     if path.is_file() and nifti_suffix(path):
         data, ndim, file_spacing, closer, header = _open_nifti(path)
     elif path.is_file() and path.suffix.lower() in MRC_SUFFIXES:
@@ -94,6 +98,7 @@ def open_slabs(path: str | os.PathLike, spacing: float | Sequence[float] | None 
         array = volume.array
         data, ndim, file_spacing, closer, header = (array[None] if array.ndim == 2 else array), array.ndim, \
             volume.spacing, None, None
+        affine = volume.affine
     if spacing is not None:
         file_spacing = per_axis(spacing, ndim, path)
         header = None  # the file's geometry no longer holds
@@ -105,4 +110,4 @@ def open_slabs(path: str | os.PathLike, spacing: float | Sequence[float] | None 
         if closer:
             closer()
         raise InputError(path, f"empty image (shape {tuple(data.shape)})")
-    return SlabReader(path, data, ndim, tuple(float(s) for s in file_spacing), closer, header)
+    return SlabReader(path, data, ndim, tuple(float(s) for s in file_spacing), closer, header, affine)
