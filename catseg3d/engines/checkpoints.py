@@ -65,8 +65,8 @@ def trained_model(ckpt_dir: str | os.PathLike, checkpoint: str = "best") -> str:
         raise InputError("checkpoint", f"must be 'best' or 'last', not {checkpoint!r}")
     path = Path(ckpt_dir) / "model.pt"
     if not path.is_file():
-        raise InputError(path, "no trained model; train one first with "
-                               "python -m monai.bundle run training --config_file bundle/configs/train.yaml")
+        raise InputError(path, "no trained model; train one first (the bundle's training workflow, "
+                               "python -m monai.bundle run training --config_file .../configs/train.yaml)")
     return str(path)
 
 
