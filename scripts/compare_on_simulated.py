@@ -15,10 +15,10 @@ the mean leaves such volumes out and the table says how many.
     python scripts/compare_on_simulated.py runs/sim_test \\
         "2D, simulated=runs/compare/b2d/runs/simulated/models/model.pt" \\
         "2D tri-planar, simulated=runs/compare/b2d/runs/simulated/models/model.pt@xy,xz,yz" \\
-        "3D, simulated=runs/compare/b3d/runs/simulated/models_3d/model.pt" "2D, real Genc data=bundle"
+        "3D, simulated=runs/compare/b3d" "2D, real Genc data=bundle"
         [--border 32]   # pixels mirrored at slice edges, as catseg3d segment (0: none, as before bundle 0.4.0)
 
-A model is a bundle folder or a ``model.pt``; a file outside a bundle is run with this
+A model is a bundle or run folder (a 3D run's ``models_3d/model.pt``) or a ``model.pt``; a file outside a bundle is run with this
 repository's ``bundle/configs`` metadata (its intensity mapping and class names).
 """
 
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from catseg3d.engines import trained_state
+from catseg3d.inference import load_segmentation_model
 from catseg3d.io import Volume, read_nifti, write_nifti
 from catseg3d.metrics.hausdorff import UNDEFINED, hausdorff_status, percentile_hausdorff
 from catseg3d.metrics.paper import CLASS_NAMES as CLASSES
@@ -83,8 +83,7 @@ def segment(volume: Path, bundle: Path, out: Path, border: int, planes: str | No
     """Run ``catseg3d segment`` (``--border`` pixels mirrored at slice edges): a 2D model on the
     transposed volume's ``planes`` (default xy) and its labels transposed back. Returns its
     wall-clock seconds. A failed run stops the script with its error line."""
-    weights = bundle / "models" / "model.pt" if bundle.is_dir() else bundle
-    spatial_dims = trained_state(weights)["head.weight"].ndim - 2
+    spatial_dims = load_segmentation_model(bundle).spatial_dims
     if spatial_dims == 3 and planes:
         raise SystemExit(f"{bundle}: @{planes}: planes are for 2D models")
     options = ["--planes", planes or "xy"] if spatial_dims == 2 else ["--window", "96"]

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, run_catseg3d
 
 from catseg3d.io import load_datalist, read_nifti
 from catseg3d.networks import PaperUNet
@@ -116,6 +116,13 @@ def test_3d_training_writes_a_3d_model_and_evaluates_in_nm(simulated, tmp_path):
         if np.isfinite(dice):
             assert reported == pytest.approx(dice, abs=0.02)  # bfloat16 training, float32 scoring
     assert report["spacing_nm"] and set(report["rhd_nm"]) == {"alumina", "pt"}
+    # the run folder is a bundle that segment takes: its models_3d/model.pt, as when the file is named
+    by_folder, by_file = tmp_path / "by_folder.nii.gz", tmp_path / "by_file.nii.gz"
+    for model, out in ((tmp_path, by_folder), (model, by_file)):
+        result = run_catseg3d("segment", item["image"], out, "--model", model, "--window", 32, "--precision", "float32")
+        assert result.returncode == 0, result.stderr
+    assert read_nifti(by_folder).array.shape == label.shape
+    np.testing.assert_array_equal(read_nifti(by_folder).array, read_nifti(by_file).array)
 
 
 def test_verify_net_in_out_2d_and_3d():

@@ -126,8 +126,18 @@ def read_metadata(path: Path, spatial_dims: int) -> dict:
 
 
 def _bundle_paths(path: Path) -> tuple[Path, Path]:
-    """``(weights, metadata)`` of a bundle folder or of a model file in its ``models/`` folder."""
-    weights = path / "models" / "model.pt" if path.is_dir() else path
+    """``(weights, metadata)`` of a bundle folder or of a model file in its ``models/`` folder.
+
+    A folder's weights are ``models/model.pt``, or ``models_3d/model.pt`` in a run folder that
+    ``train_3d.yaml`` alone trained (one holding both takes the 2D model; name the file for the 3D one).
+    """
+    if path.is_dir():
+        weights = path / "models" / "model.pt"
+        volumetric = path / "models_3d" / "model.pt"
+        if not weights.is_file() and volumetric.is_file():
+            weights = volumetric
+    else:
+        weights = path
     metadata = weights.parent.parent / "configs" / "metadata.json"
     return weights, metadata
 
