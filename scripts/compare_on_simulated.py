@@ -7,7 +7,10 @@ normal to the beam (xy), seen as the embedded training slices are (``catseg3d.si
 ``(z, x, y)`` for ``segment --axis z`` and the labels transposed back. ``NAME=PATH@xy,xz,yz`` runs a
 2D model on those planes of the transposed volume and averages them (``segment --planes``,
 tri-planar fusion). A true Pt
-particle (26-connected component) counts as found when a predicted Pt voxel overlaps it. An RHD90
+particle (26-connected component) counts as found when a predicted Pt voxel overlaps it. Label
+changes between neighbouring voxels along z (the beam, the stacking axis of the 2D xy path) and
+within the slices (y, x) are given as ratios to the truth's (``catseg3d.metrics.consistency``): a
+2D model whose labels flicker from slice to slice scores above 1 along z. An RHD90
 is undefined on a volume where the model predicts none of a class the truth has (or the reverse);
 the mean leaves such volumes out and the table says how many.
 
@@ -36,6 +39,7 @@ import numpy as np
 
 from catseg3d.inference import load_segmentation_model
 from catseg3d.io import Volume, read_nifti, write_nifti
+from catseg3d.metrics.consistency import slice_changes
 from catseg3d.metrics.hausdorff import UNDEFINED, hausdorff_status, percentile_hausdorff
 from catseg3d.metrics.paper import CLASS_NAMES as CLASSES
 from catseg3d.metrics.particles import particle_counts
@@ -65,6 +69,9 @@ def scores(pred: np.ndarray, truth: np.ndarray, spacing) -> dict:
     for c, name in ((1, "alumina"), (2, "pt")):
         result[f"rhd90_{name}"] = float(percentile_hausdorff(pred == c, truth == c, [90], spacing)[0])
         result[f"undefined_rhd90_{name}"] = hausdorff_status(pred == c, truth == c) == UNDEFINED
+    changes, true_changes = slice_changes(pred), slice_changes(truth)
+    result.update(z_changes_over_truth=changes.z / true_changes.z, yx_changes_over_truth=(changes.y + changes.x)
+                  / (true_changes.y + true_changes.x))
     counts = particle_counts(pred, truth, 2)
     result.update(pt_particles=counts.true, pt_found=counts.found,
                   pt_recall=counts.found / counts.true if counts.true else np.nan, pt_false_particles=counts.false)
@@ -111,7 +118,8 @@ def main() -> None:
     volumes = sorted(args.test_dir.glob("volume_*"))
     print(f"{len(volumes)} held-out volumes in {args.test_dir}\n")
     header = ("| model | DSC background | DSC alumina | DSC Pt | RHD90 alumina (nm) | RHD90 Pt (nm) "
-              "| Pt particles found | false Pt particles | s / volume |")
+              "| Pt particles found | false Pt particles | label changes along z / truth's | along y, x / truth's "
+              "| s / volume |")
     rows = [header, "|---" * (header.count("|") - 1) + "|"]
     if args.predictions:
         args.predictions.mkdir(parents=True, exist_ok=True)
@@ -138,7 +146,8 @@ def main() -> None:
             false = sum(s["pt_false_particles"] for s in per_volume)
             particles = f"{found}/{total} ({found / total:.3f})" if total else "no true particles"
             rows.append(f"| {name} | {mean['dsc_background']:.3f} | {mean['dsc_alumina']:.3f} | {mean['dsc_pt']:.3f} "
-                        f"| {rhd['alumina']} | {rhd['pt']} | {particles} | {false} | {np.median(seconds):.1f} |")
+                        f"| {rhd['alumina']} | {rhd['pt']} | {particles} | {false} | {mean['z_changes_over_truth']:.2f} "
+                        f"| {mean['yx_changes_over_truth']:.2f} | {np.median(seconds):.1f} |")
             print(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in mean.items()), flush=True)
     print("\n" + "\n".join(rows))
 

@@ -80,7 +80,10 @@ def measures(labels: np.ndarray, spacing: tuple[float, ...]) -> dict[str, float]
             "alumina volume (nm^3)": np.count_nonzero(labels == 1) * voxel,
             "external surface (nm^2)": surface_area(filled, spacing),
             "pore volume fraction": np.count_nonzero(pores) / np.count_nonzero(filled),
-            "pore surface (nm^2)": surface_area(pores, spacing)}
+            "pore surface (nm^2)": surface_area(pores, spacing),
+            "label changes between z neighbours": float(np.mean(np.diff(labels, axis=0) != 0)),
+            "z label changes / y, x label changes": float(np.mean(np.diff(labels, axis=0) != 0) / np.mean(
+                [np.mean(np.diff(labels, axis=1) != 0), np.mean(np.diff(labels, axis=2) != 0)]))}
 
 
 def test_reference_table_shows_the_gap(simulated, tmp_path):

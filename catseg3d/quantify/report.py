@@ -13,6 +13,7 @@ import numpy as np
 from catseg3d.io.atomic import write_text
 from catseg3d.io.jsonfile import write_json
 from catseg3d.io.volume import Volume
+from catseg3d.metrics.consistency import slice_changes
 from catseg3d.quantify.figures import plot_diameters, plot_orthoslices, plot_render
 from catseg3d.quantify.meshes import class_mesh, write_mesh
 from catseg3d.quantify.particles import Particle, measure_particles
@@ -53,6 +54,9 @@ def quantify_labels(labels: Volume, min_voxels: int = 1,
     }
     if array.ndim == 3:
         stats["alumina"] = measure_support(array, labels.spacing, open_pore_radius_nm=open_pore_radius_nm)
+    if array.ndim == 3 and min(array.shape) > 1:
+        changes = slice_changes(array)
+        stats["slice_changes"] = {"z": changes.z, "y": changes.y, "x": changes.x, "z_over_yx": changes.stack_ratio("z")}
     return stats, particles
 
 
@@ -71,7 +75,9 @@ COMPARED = (("pt", "count", "Pt count", "{:d}"),
             ("alumina", "support_volume_nm3", "alumina volume (nm^3)", "{:.1f}"),
             ("alumina", "external_surface_nm2", "external surface (nm^2)", "{:.1f}"),
             ("alumina", "pore_volume_fraction", "pore volume fraction", "{:.4f}"),
-            ("alumina", "pore_surface_nm2", "pore surface (nm^2)", "{:.1f}"))
+            ("alumina", "pore_surface_nm2", "pore surface (nm^2)", "{:.1f}"),
+            ("slice_changes", "z", "label changes between z neighbours", "{:.4f}"),
+            ("slice_changes", "z_over_yx", "z label changes / y, x label changes", "{:.3f}"))
 
 
 def check_reference(labels: Volume, reference: Volume) -> None:
@@ -137,6 +143,13 @@ def markdown(stats: dict) -> str:
                        f"{a['open_pore_volume_fraction']:.4f} of the envelope ({a['envelope_volume_nm3']:.1f} nm^3), "
                        f"walls {a['open_pore_wall_nm2']:.1f} nm^2 of the external surface"),
                       f"- open-pore definition: {a['open_pore_definition']}"]
+    if "slice_changes" in stats:
+        c = stats["slice_changes"]
+        lines += ["", "## Consistency between slices", "",
+                  f"- neighbouring voxels with different labels: along z {c['z']:.4f}, y {c['y']:.4f}, x {c['x']:.4f}",
+                  f"- along z over the mean of y and x: {cell(c['z_over_yx'], '{:.3f}')} (labels made slice by slice "
+                  "that flicker between slices raise it; compare with the reference, or with about 1 where the "
+                  "structure has no preferred direction)"]
     if "reference" in stats:
         lines += ["", "## Against the reference", "",
                   "| measure | this | reference | difference (%) |", "|---|---|---|---|"]
