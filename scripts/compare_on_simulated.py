@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -86,23 +87,26 @@ def transposed(volume: Path, out: Path) -> Path:
     return out
 
 
-def segment(volume: Path, bundle: Path, out: Path, border: int, planes: str | None, work: Path) -> float:
-    """Run ``catseg3d segment`` (``--border`` pixels mirrored at slice edges): a 2D model on the
-    transposed volume's ``planes`` (default xy) and its labels transposed back. Returns its
+def segment(volume: Path, bundle: Path, out: Path, border: int, planes: str | None, work: Path,
+            options: Sequence[str] = (), tilt_axis: str = "y") -> float:
+    """Run ``catseg3d segment`` (``--border`` pixels mirrored at slice edges, and ``options``): a 2D
+    model on ``planes`` (default xy) of the volume, transposed first (and its labels back) where the
+    tilt axis is along y so that it lies along the slices' second axis as in training. Returns its
     wall-clock seconds. A failed run stops the script with its error line."""
     spatial_dims = load_segmentation_model(bundle).spatial_dims
     if spatial_dims == 3 and planes:
         raise SystemExit(f"{bundle}: @{planes}: planes are for 2D models")
-    options = ["--planes", planes or "xy"] if spatial_dims == 2 else ["--window", "96"]
-    source = transposed(volume, work / "transposed.nii.gz") if spatial_dims == 2 else volume
+    dims_options = ["--planes", planes or "xy"] if spatial_dims == 2 else ["--window", "96"]
+    transpose = spatial_dims == 2 and tilt_axis == "y"
+    source = transposed(volume, work / "transposed.nii.gz") if transpose else volume
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "catseg3d", "segment", str(source), str(out), "--model",
-                             str(bundle), "--precision", "float32", "--border", str(border), *options],
+                             str(bundle), "--precision", "float32", "--border", str(border), *dims_options, *options],
                             capture_output=True, text=True)
     if result.returncode:
         raise SystemExit(f"catseg3d segment {volume} with {bundle} failed: {result.stderr.strip().splitlines()[-1]}")
     seconds = time.perf_counter() - start
-    if spatial_dims == 2:
+    if transpose:
         transposed(out, out)
     return seconds
 

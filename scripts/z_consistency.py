@@ -1,0 +1,66 @@
+"""How consistent are a model's labels from slice to slice on a real volume without labels?
+
+Each model segments each volume with ``catseg3d segment`` as ``compare_on_simulated.py`` runs it (2D
+models slice by slice normal to the beam, or on several planes averaged, ``NAME=PATH@xy,xz,yz``; 3D
+models in 3D windows), and the label map is measured with ``catseg3d.metrics.consistency``: the
+fraction of neighbouring voxel pairs whose labels differ along z (the beam, the stacking axis of the
+2D path), y and x, and z over the mean of y and x. With no truth to compare with, a ratio well above
+the other paths' (and above 1 for structures without a preferred direction) says the labels
+flicker between slices.
+
+    catseg3d reconstruct ../shared/data/formats/nist-etspy-haadf/HAADF.dm3 runs/zcons/nist_rod.nii.gz --tilt-axis x
+    python scripts/z_consistency.py runs/zcons/nist_rod.nii.gz --tilt-axis x --models "2D=bundle" "2D tri-planar=bundle@xy,xz,yz" \\
+        --segment-options="--no-resample"
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from compare_on_simulated import as_bundle, segment
+
+from catseg3d.io import read_nifti
+from catseg3d.metrics.consistency import slice_changes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("volume", type=Path, nargs="+", help="reconstructions (anything catseg3d segment reads)")
+    parser.add_argument("--models", nargs="+", required=True,
+                        help="NAME=PATH (bundle or run folder, model.pt), NAME=PATH@xy,xz,yz (tri-planar)")
+    parser.add_argument("--border", type=int, default=32, help="pixels mirrored at each slice edge (0: none)")
+    parser.add_argument("--segment-options", default="", help="more catseg3d segment options, e.g. --no-resample")
+    parser.add_argument("--tilt-axis", choices=("y", "x"), default="y",
+                        help="the volumes' tilt axis (catseg3d reconstruct --tilt-axis; default y)")
+    parser.add_argument("--predictions", type=Path, help="keep the label maps here")
+    args = parser.parse_args()
+    header = "| volume | model | fractions background / alumina / Pt | label changes z / y / x | z over y, x | s |"
+    rows = [header, "|---" * (header.count("|") - 1) + "|"]
+    if args.predictions:
+        args.predictions.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as work:
+        for index, spec in enumerate(args.models):
+            name, path = spec.rsplit("=", 1)
+            path, _, planes = path.partition("@")
+            bundle = as_bundle(Path(path), Path(work) / f"bundle_{index}")
+            for volume in args.volume:
+                out = (args.predictions or Path(work)) / f"{index}_{volume.name.split('.')[0]}.nii.gz"
+                seconds = segment(volume, bundle, out, args.border, planes or None, Path(work),
+                                  shlex.split(args.segment_options), args.tilt_axis)
+                labels = read_nifti(out).array
+                fractions = np.bincount(labels.ravel(), minlength=3)[:3] / labels.size
+                changes = slice_changes(labels)
+                ratio = changes.stack_ratio("z")
+                rows.append(f"| {volume.name} | {name} | {' / '.join(f'{f:.3f}' for f in fractions)} "
+                            f"| {changes.z:.4f} / {changes.y:.4f} / {changes.x:.4f} "
+                            f"| {'n/a' if ratio is None else f'{ratio:.2f}'} | {seconds:.1f} |")
+                print(rows[-1], flush=True)
+    print("\n" + "\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
