@@ -1,6 +1,6 @@
 """Score a trained model on the 15 Genc et al. (2022) validation patches, beside the paper's Table 1.
 
-The network and the validation preprocessing come from the bundle config (one source of truth);
+The network comes from catseg3d's model loader and the validation preprocessing from the bundle config;
 each patch is predicted whole, in float32 and with the bundle's bfloat16 + channels-last path, so
 the table also shows what mixed precision costs at inference. Like the bundle's evaluation and
 ``catseg3d segment``, each patch is mirrored outward by ``--border`` pixels before the network and
@@ -21,23 +21,20 @@ import torch
 from monai.bundle import ConfigParser
 
 from catseg3d.engines import trained_state
+from catseg3d.inference.model import paper_unet_from_state_dict
 from catseg3d.inferers import AutocastInferer, ReflectionPaddingInferer
 from catseg3d.io import load_datalist
 from catseg3d.metrics import METRICS, confusion_matrix, summarize_confusion_matrices
 from catseg3d.metrics.paper import CLASS_NAMES as CLASSES
 from catseg3d.metrics.paper import GENC2022_TABLE_1
-from catseg3d.networks import paper_unet_features
 
 
 def load_network_and_preprocessing(model: str, config_path: str = "bundle/configs/train.yaml"):
-    """The bundle's network, as wide as ``model``'s weights and loaded with them (eval mode), and its
-    validation preprocessing. ``model``: a ``model.pt`` or a ``checkpoint_epoch=N.pt``."""
+    """The network in ``model`` (catseg3d's model loader; eval mode) and the bundle's validation
+    preprocessing. ``model``: a ``model.pt`` or a ``checkpoint_epoch=N.pt``."""
     config = ConfigParser()
     config.read_config(config_path)
-    state = trained_state(model)
-    config["network_def#features"] = paper_unet_features(state)
-    network = config.get_parsed_content("network_def")
-    network.load_state_dict(state)
+    network = paper_unet_from_state_dict(trained_state(model), model)
     return network.eval(), config.get_parsed_content("validate#preprocessing")
 
 
