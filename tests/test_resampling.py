@@ -11,7 +11,7 @@ from test_segment import make_bundle
 from catseg3d.cli.main import main
 from catseg3d.inference.model import load_segmentation_model
 from catseg3d.inference.predictor import Predictor
-from catseg3d.inferers import ResamplingInferer
+from catseg3d.inferers import ResamplingInferer, resampling_scale
 from catseg3d.io import Volume, load_datalist, read_nifti, write_nifti
 
 
@@ -60,20 +60,38 @@ def test_resampling_starts_beyond_three_percent_and_can_be_turned_off(tmp_path):
 def test_cli_says_it_resamples_and_keeps_the_input_geometry(tmp_path, capsys):
     bundle = make_bundle(tmp_path / "b", spacing_nm=(0.12, 0.12))
     image = np.random.default_rng(0).integers(0, 255, (3, 40, 36)).astype(np.uint8)
-    write_nifti(Volume(image, (1.0, 0.24, 0.36)), tmp_path / "in.nii.gz")
+    write_nifti(Volume(image, (0.4, 0.24, 0.36)), tmp_path / "in.nii.gz")
     assert main(["segment", str(tmp_path / "in.nii.gz"), str(tmp_path / "a.nii.gz"), "--model", str(bundle)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == ("resampling 0.24 x 0.36 nm to the model's 0.12 x 0.12 nm before the network, the "
                       "probabilities back to the input grid (--no-resample: off)")
     labels = read_nifti(tmp_path / "a.nii.gz")
-    assert labels.array.shape == image.shape and labels.spacing == (1.0, 0.24, 0.36)
+    assert labels.array.shape == image.shape and labels.spacing == (0.4, 0.24, 0.36)
     assert main(["segment", str(tmp_path / "in.nii.gz"), str(tmp_path / "b.nii.gz"), "--model", str(bundle),
                  "--no-resample"]) == 0
     assert not any(line.startswith("resampling") for line in capsys.readouterr().out.splitlines())
     # tri-planar: each plane's own in-plane pixel size is named
     assert main(["segment", str(tmp_path / "in.nii.gz"), str(tmp_path / "c.nii.gz"), "--model", str(bundle),
                  "--planes", "xy,xz"]) == 0
-    assert capsys.readouterr().out.startswith("resampling 0.24 x 0.36, 1 x 0.36 nm to the model's")
+    assert capsys.readouterr().out.startswith("resampling 0.24 x 0.36, 0.4 x 0.36 nm to the model's")
+
+
+def test_an_input_far_coarser_than_the_model_is_refused_not_blown_up(tmp_path, capsys):
+    assert resampling_scale((0.48, 0.12), (0.12, 0.12)) == pytest.approx((4.0, 1.0))
+    assert resampling_scale((0.49, 0.12), (0.12, 0.12)) == pytest.approx((0.49 / 0.12, 1.0))  # within 3 %
+    with pytest.raises(ValueError, match=r"pixel size 0.12 x 0.5 nm is 4.17x the model's 0.12 x 0.12 nm"):
+        resampling_scale((0.12, 0.5), (0.12, 0.12))
+    assert resampling_scale((0.03, 0.015), (0.12, 0.12)) == pytest.approx((0.25, 0.125))  # finer: no limit
+    bundle = make_bundle(tmp_path / "b", spacing_nm=(0.12, 0.12))
+    image = np.random.default_rng(0).integers(0, 255, (3, 32, 32)).astype(np.uint8)
+    write_nifti(Volume(image, (1.0, 1.0, 1.0)), tmp_path / "coarse.nii.gz")
+    out = tmp_path / "labels.nii.gz"
+    assert main(["segment", str(tmp_path / "coarse.nii.gz"), str(out), "--model", str(bundle)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"catseg3d: error: {tmp_path / 'coarse.nii.gz'}: pixel size 1 x 1 nm is 8.33x the model's")
+    assert len(error.splitlines()) == 1 and "--no-resample" in error and not out.exists()
+    assert main(["segment", str(tmp_path / "coarse.nii.gz"), str(out), "--model", str(bundle), "--no-resample"]) == 0
+    assert read_nifti(out).array.shape == image.shape
 
 
 def test_real_patches_at_a_coarser_pixel_size_score_as_at_the_native_one(genc_prepared, tmp_path):

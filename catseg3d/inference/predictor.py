@@ -131,7 +131,8 @@ class Predictor:
         :data:`RESAMPLE_TOLERANCE`).
 
         Raises:
-            ValueError: ``spacing`` has another number of axes than the model.
+            ValueError: ``spacing`` has another number of axes than the model, or is more than
+                :data:`catseg3d.inferers.MAX_UPSAMPLING` times the model's along an axis.
         """
         if not self.resample or spacing is None or self.model.spacing_nm is None:
             return None

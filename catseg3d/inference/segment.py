@@ -159,7 +159,12 @@ def in_plane_spacing(spacing: tuple[float, ...], plane: str) -> tuple[float, flo
 
 
 def resampling_note(predictor: Predictor, spacing: tuple[float, ...], planes: tuple[str, ...]) -> str | None:
-    """One line saying how the input is resampled to the model's pixel size, or None if it is not."""
+    """One line saying how the input is resampled to the model's pixel size, or None if it is not.
+
+    Raises:
+        ValueError: an input pixel more than :data:`catseg3d.inferers.MAX_UPSAMPLING` times the
+            model's along some axis.
+    """
     model = predictor.model
     if model.spatial_dims == 3 or len(spacing) == 2:
         grids = [spacing if model.spatial_dims == 3 else spacing[-2:]]

@@ -14,13 +14,26 @@ from catseg3d.io.axes import spacing_to_monai
 from catseg3d.io.nifti import loaded_spacing_nm
 
 RESAMPLE_TOLERANCE = 0.03  # pixel sizes within 3 % of the model's are used as they are
+MAX_UPSAMPLING = 4.0  # an input pixel at most this many times the model's is resampled to the model's
 
 
 def resampling_scale(input_spacing: Sequence[float], model_spacing: Sequence[float],
                      tolerance: float = RESAMPLE_TOLERANCE) -> tuple[float, ...] | None:
     """Input pixel size / model pixel size per axis (both in the same units and axis order), or
-    None where every axis is within ``tolerance`` of the model's and the input is used as it is."""
+    None where every axis is within ``tolerance`` of the model's and the input is used as it is.
+
+    Raises:
+        ValueError: an input pixel more than :data:`MAX_UPSAMPLING` times the model's (beyond
+            ``tolerance``) along some axis: too coarse for what the model learned to see, and as
+            many times the pixels along that axis.
+    """
     scale = tuple(float(i) / float(m) for i, m in zip(input_spacing, model_spacing, strict=True))
+    if max(scale) > MAX_UPSAMPLING * (1 + tolerance):
+        raise ValueError(f"pixel size {' x '.join(f'{float(s):g}' for s in input_spacing)} nm is {max(scale):.3g}x "
+                         f"the model's {' x '.join(f'{float(s):g}' for s in model_spacing)} nm, more than the "
+                         f"{MAX_UPSAMPLING:g}x an input is resampled by (too coarse for what the model learned to "
+                         "see); fine-tune a model at this pixel size (catseg3d finetune) or run on the input's "
+                         "own grid (--no-resample)")
     return scale if any(abs(f - 1) > tolerance for f in scale) else None
 
 
