@@ -7,7 +7,9 @@ normal to the beam (xy), seen as the embedded training slices are (``catseg3d.si
 ``(z, x, y)`` for ``segment --axis z`` and the labels transposed back. ``NAME=PATH@xy,xz,yz`` runs a
 2D model on those planes of the transposed volume and averages them (``segment --planes``,
 tri-planar fusion). A true Pt
-particle (26-connected component) counts as found when a predicted Pt voxel overlaps it. Label
+particle (26-connected component) counts as found when a predicted Pt voxel overlaps it. Pt count,
+mean equivalent-sphere diameter and fraction attached to alumina are those of ``catseg3d quantify``
+(``catseg3d.quantify.measure_particles``), pooled over the volumes, beside the truth's. Label
 changes between neighbouring voxels along z (the beam, the stacking axis of the 2D xy path) and
 within the slices (y, x) are given as ratios to the truth's (``catseg3d.metrics.consistency``): a
 2D model whose labels flicker from slice to slice scores above 1 along z. An RHD90
@@ -44,6 +46,7 @@ from catseg3d.metrics.consistency import slice_changes
 from catseg3d.metrics.hausdorff import UNDEFINED, hausdorff_status, percentile_hausdorff
 from catseg3d.metrics.paper import CLASS_NAMES as CLASSES
 from catseg3d.metrics.particles import particle_counts
+from catseg3d.quantify.particles import measure_particles
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -73,6 +76,10 @@ def scores(pred: np.ndarray, truth: np.ndarray, spacing) -> dict:
     changes, true_changes = slice_changes(pred), slice_changes(truth)
     result.update(z_changes_over_truth=changes.z / true_changes.z, yx_changes_over_truth=(changes.y + changes.x)
                   / (true_changes.y + true_changes.x))
+    for which, labels in (("pred", pred), ("truth", truth)):  # the numbers quantify reports
+        particles = measure_particles(labels, spacing)
+        result[f"pt_diameters_{which}"] = [p.diameter_nm for p in particles]
+        result[f"pt_attached_{which}"] = [p.attached for p in particles]
     counts = particle_counts(pred, truth, 2)
     result.update(pt_particles=counts.true, pt_found=counts.found,
                   pt_recall=counts.found / counts.true if counts.true else np.nan, pt_false_particles=counts.false)
@@ -122,8 +129,8 @@ def main() -> None:
     volumes = sorted(args.test_dir.glob("volume_*"))
     print(f"{len(volumes)} held-out volumes in {args.test_dir}\n")
     header = ("| model | DSC background | DSC alumina | DSC Pt | RHD90 alumina (nm) | RHD90 Pt (nm) "
-              "| Pt particles found | false Pt particles | label changes along z / truth's | along y, x / truth's "
-              "| s / volume |")
+              "| Pt particles found | false Pt particles | Pt count / truth's | Pt mean diameter (nm) / truth's "
+              "| Pt attached fraction / truth's | label changes along z / truth's | along y, x / truth's | s / volume |")
     rows = [header, "|---" * (header.count("|") - 1) + "|"]
     if args.predictions:
         args.predictions.mkdir(parents=True, exist_ok=True)
@@ -140,7 +147,12 @@ def main() -> None:
                 truth = read_nifti(volume / "labels.nii.gz")
                 per_volume.append(scores(read_nifti(out).array, truth.array, truth.spacing))
             mean = {k: float(np.nanmean([s[k] for s in per_volume])) for k in per_volume[0]
-                    if not k.startswith("undefined_")}
+                    if not k.startswith(("undefined_", "pt_diameters_", "pt_attached_"))}
+            pooled = {k: [v for s in per_volume for v in s[k]] for k in per_volume[0]
+                      if k.startswith(("pt_diameters_", "pt_attached_"))}
+            quantified = (f"{len(pooled['pt_diameters_pred'])} / {len(pooled['pt_diameters_truth'])} "
+                          f"| {np.mean(pooled['pt_diameters_pred']):.2f} / {np.mean(pooled['pt_diameters_truth']):.2f} "
+                          f"| {np.mean(pooled['pt_attached_pred']):.2f} / {np.mean(pooled['pt_attached_truth']):.2f}")
             rhd = {}  # the mean over volumes where it is defined, and how many were left out
             for c in ("alumina", "pt"):
                 undefined = sum(s[f"undefined_rhd90_{c}"] for s in per_volume)
@@ -150,7 +162,7 @@ def main() -> None:
             false = sum(s["pt_false_particles"] for s in per_volume)
             particles = f"{found}/{total} ({found / total:.3f})" if total else "no true particles"
             rows.append(f"| {name} | {mean['dsc_background']:.3f} | {mean['dsc_alumina']:.3f} | {mean['dsc_pt']:.3f} "
-                        f"| {rhd['alumina']} | {rhd['pt']} | {particles} | {false} | {mean['z_changes_over_truth']:.2f} "
+                        f"| {rhd['alumina']} | {rhd['pt']} | {particles} | {false} | {quantified} | {mean['z_changes_over_truth']:.2f} "
                         f"| {mean['yx_changes_over_truth']:.2f} | {np.median(seconds):.1f} |")
             print(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in mean.items()), flush=True)
     print("\n" + "\n".join(rows))
