@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from compare_on_simulated import as_bundle, segment
 
-from catseg3d.io import read_nifti
+from catseg3d.io import read_nifti, read_volume
 from catseg3d.metrics.consistency import slice_changes
 
 
@@ -37,11 +37,14 @@ def main() -> None:
     parser.add_argument("--tilt-axis", choices=("y", "x"), default="y",
                         help="the volumes' tilt axis (catseg3d reconstruct --tilt-axis; default y)")
     parser.add_argument("--predictions", type=Path, help="keep the label maps here")
+    parser.add_argument("--figure", type=Path, help="draw each volume's middle (z, x) plane and each model's "
+                                                    "labels there (where flicker between z slices shows) to this PNG")
     args = parser.parse_args()
     header = "| volume | model | fractions background / alumina / Pt | label changes z / y / x | z over y, x | s |"
     rows = [header, "|---" * (header.count("|") - 1) + "|"]
     if args.predictions:
         args.predictions.mkdir(parents=True, exist_ok=True)
+    planes = {volume: [("reconstruction", read_volume(volume).array, None)] for volume in args.volume}
     with tempfile.TemporaryDirectory() as work:
         for index, spec in enumerate(args.models):
             name, path = spec.rsplit("=", 1)
@@ -52,6 +55,7 @@ def main() -> None:
                 seconds = segment(volume, bundle, out, args.border, planes or None, Path(work),
                                   shlex.split(args.segment_options), args.tilt_axis)
                 labels = read_nifti(out).array
+                planes[volume].append((name, labels, 2))
                 fractions = np.bincount(labels.ravel(), minlength=3)[:3] / labels.size
                 changes = slice_changes(labels)
                 ratio = changes.stack_ratio("z")
@@ -60,6 +64,31 @@ def main() -> None:
                             f"| {'n/a' if ratio is None else f'{ratio:.2f}'} | {seconds:.1f} |")
                 print(rows[-1], flush=True)
     print("\n" + "\n".join(rows))
+    if args.figure:
+        draw(planes, args.figure)
+
+
+def draw(planes: dict, path: Path) -> None:
+    """One row per volume: its middle ``(z, x)`` plane, then each model's labels on that plane."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = max(len(row) for row in planes.values())
+    figure, axes = plt.subplots(len(planes), columns, figsize=(3 * columns, 3 * len(planes)), squeeze=False)
+    for row, (volume, panels) in zip(axes, planes.items()):
+        for axis, (name, array, top) in zip(row, panels):
+            axis.imshow(array[:, array.shape[1] // 2], cmap="gray" if top is None else "viridis", vmin=0 if top else None,
+                        vmax=top, interpolation="nearest")
+            axis.set_title(f"{volume.name}: {name}" if top is None else name, fontsize=8)
+            axis.set_xlabel("x")
+            axis.set_ylabel("z")
+        for axis in row[len(panels):]:
+            axis.axis("off")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
 
 
 if __name__ == "__main__":
