@@ -1,9 +1,9 @@
 """The HAADF-STEM tilt-series experiment on a material volume.
 
 HAADF intensity is, to first order, proportional to the projected mass-thickness weighted by
-Z-contrast: per unit path length ``rho * Z**1.7 / A`` (density in g/cm^3, mean atomic number and
-mass of the compound). :data:`HAADF_WEIGHTS` evaluates that for each material: Pt about 20 times
-gamma-Al2O3, Al2O3 about 2.5 times amorphous carbon. Projections are the line sums of the weight
+Z-contrast: per unit path length ``rho * Z**n / A`` (density in g/cm^3, mean atomic number and
+mass of the compound; ``n``: :attr:`ImagingParameters.z_exponent`, 1.2). :data:`HAADF_WEIGHTS`
+evaluates that for each material: Pt about 7 times gamma-Al2O3, Al2O3 about 2 times amorphous carbon. Projections are the line sums of the weight
 volume (in weight x voxels), and Poisson noise is drawn for a dose given as the expected count in
 the brightest pixel of the 0-degree projection.
 """
