@@ -44,7 +44,7 @@ def main() -> None:
     rows = [header, "|---" * (header.count("|") - 1) + "|"]
     if args.predictions:
         args.predictions.mkdir(parents=True, exist_ok=True)
-    planes = {volume: [("reconstruction", read_volume(volume).array, None)] for volume in args.volume}
+    panels = {volume: [("reconstruction", read_volume(volume).array, None)] for volume in args.volume}
     with tempfile.TemporaryDirectory() as work:
         for index, spec in enumerate(args.models):
             name, path = spec.rsplit("=", 1)
@@ -55,7 +55,7 @@ def main() -> None:
                 seconds = segment(volume, bundle, out, args.border, planes or None, Path(work),
                                   shlex.split(args.segment_options), args.tilt_axis)
                 labels = read_nifti(out).array
-                planes[volume].append((name, labels, 2))
+                panels[volume].append((name, labels, 2))
                 fractions = np.bincount(labels.ravel(), minlength=3)[:3] / labels.size
                 changes = slice_changes(labels)
                 ratio = changes.stack_ratio("z")
@@ -65,30 +65,34 @@ def main() -> None:
                 print(rows[-1], flush=True)
     print("\n" + "\n".join(rows))
     if args.figure:
-        draw(planes, args.figure)
+        draw(panels, args.figure)
 
 
-def draw(planes: dict, path: Path) -> None:
-    """One row per volume: its middle ``(z, x)`` plane, then each model's labels on that plane."""
+def draw(panels: dict, path: Path, columns: int = 3) -> None:
+    """Each volume's middle ``(z, x)`` plane, then each model's labels on that plane, ``columns`` to a row."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    columns = max(len(row) for row in planes.values())
-    figure, axes = plt.subplots(len(planes), columns, figsize=(3 * columns, 3 * len(planes)), squeeze=False)
-    for row, (volume, panels) in zip(axes, planes.items()):
-        for axis, (name, array, top) in zip(row, panels):
-            axis.imshow(array[:, array.shape[1] // 2], cmap="gray" if top is None else "viridis", vmin=0 if top else None,
-                        vmax=top, interpolation="nearest")
-            axis.set_title(f"{volume.name}: {name}" if top is None else name, fontsize=8)
+    rows = sum(-(-len(row) // columns) for row in panels.values())
+    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.2 * rows), squeeze=False)
+    slots = iter(axes.ravel())
+    for volume, row in panels.items():
+        used = 0
+        for name, array, top in row:
+            axis = next(slots)
+            used += 1
+            axis.imshow(array[:, array.shape[1] // 2], cmap="gray" if top is None else "viridis",
+                        vmin=0 if top else None, vmax=top, interpolation="nearest")
+            axis.set_title(f"{volume.name}: {name}" if top is None else name, fontsize=9)
             axis.set_xlabel("x")
             axis.set_ylabel("z")
-        for axis in row[len(panels):]:
-            axis.axis("off")
+        for _ in range(-used % columns):
+            next(slots).axis("off")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=80)
 
 
 if __name__ == "__main__":
