@@ -8,7 +8,7 @@ from catseg3d.inferers.reflection_padding import ReflectionPaddingInferer, padde
 from catseg3d.inferers.resampling import ResamplingInferer, resize_probabilities, resampled_shape
 from catseg3d.inferers.spline_window import SplineWindowInferer, spline_window
 
-__all__ = ["MAX_UPSAMPLING", "RESAMPLE_TOLERANCE", "AutocastInferer", "FlipAveragingInferer", "PixelSizeInferer", "resampling_scale",
-           "ReflectionPaddingInferer", "ResamplingInferer", "SplineWindowInferer", "autocast_enabled",
+__all__ = ["MAX_UPSAMPLING", "RESAMPLE_TOLERANCE", "AutocastInferer", "FlipAveragingInferer", "PixelSizeInferer",
+           "resampling_scale", "ReflectionPaddingInferer", "ResamplingInferer", "SplineWindowInferer", "autocast_enabled",
            "native_bfloat16", "padded_shape", "reflection_borders", "resampled_shape",
            "resize_probabilities", "spline_window"]
