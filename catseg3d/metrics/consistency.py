@@ -53,20 +53,19 @@ def slice_changes(labels: np.ndarray, label: int | None = None) -> SliceChanges:
     if labels.ndim != 3 or min(labels.shape) < 2:
         raise ValueError(f"need a (z, y, x) volume at least 2 voxels along each axis, got shape {labels.shape}")
     fractions = []
+    depth = labels.shape[0]
     for axis in range(3):
-        before = [slice(None)] * 3
-        after = [slice(None)] * 3
-        before[axis], after[axis] = slice(None, -1), slice(1, None)
         changes, pairs = 0, 0
-        for z in range(0, labels.shape[0], 64):  # 64 slices at a time: a few bytes per voxel of a block
-            block = labels[z:z + 65] if axis == 0 else labels[z:z + 64]
-            first, second = block[tuple(before)], block[tuple(after)]
+        for z in range(0, depth - 1 if axis == 0 else depth, 64):  # 64 slices at a time: bounded memory
+            if axis == 0:
+                first, second = labels[z:min(z + 64, depth - 1)], labels[z + 1:min(z + 65, depth)]
+            else:
+                block = labels[z:z + 64]
+                first, second = (block[:, :-1], block[:, 1:]) if axis == 1 else (block[:, :, :-1], block[:, :, 1:])
             changed = first != second
             if label is not None:
                 changed &= (first == label) | (second == label)
             changes += int(np.count_nonzero(changed))
             pairs += changed.size
-            if axis == 0 and z + 65 >= labels.shape[0]:
-                break
         fractions.append(changes / pairs)
     return SliceChanges(*fractions)
