@@ -192,3 +192,30 @@ def test_cosine_recipe_decays_the_rate_to_zero_over_the_epochs(genc_prepared):
         rates.append(optimizer.param_groups[0]["lr"])
     expected = [5e-4 * (1 + math.cos(math.pi * e / 10)) / 2 for e in range(1, 11)]
     np.testing.assert_allclose(rates, expected, atol=1e-12)
+
+
+
+def test_workflow_outputs_are_not_tracked_files():
+    """Run from a checkout, neither training (its run folder, checkpoints, generated dataset) nor the
+    evaluation of the shipped bundle (its report) writes over a tracked file: the shipped model's
+    report lives in bundle/docs/eval, its weights in bundle/models/model.pt."""
+    import subprocess
+
+    def parsed(names, key):
+        config = ConfigParser()
+        config.read_config([REPO / "bundle" / "configs" / name for name in names])
+        config.read_meta(REPO / "bundle" / "configs" / "metadata.json")
+        return Path(config.get_parsed_content(key))
+
+    train = ["train.yaml"]
+    evaluate = ["train.yaml", "evaluate.yaml"]
+    assert parsed(evaluate, "bundle_root") == Path("bundle")
+    outputs = [parsed(train, "ckpt_dir") / "model.pt", parsed(train, "ckpt_dir") / "checkpoint_epoch=1.pt",
+               parsed(train, "simulated_dir") / "datalist.json",
+               parsed(evaluate, "eval_dir") / "report.json", parsed(evaluate, "eval_dir") / "per_image.csv"]
+    for path in outputs:
+        assert not path.is_absolute()
+        assert subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=REPO).returncode == 0, path
+    tracked = subprocess.run(["git", "ls-files", *{str(path.parent) for path in outputs}], cwd=REPO,
+                             capture_output=True, text=True, check=True).stdout
+    assert tracked == ""

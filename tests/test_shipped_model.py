@@ -41,6 +41,6 @@ def test_fresh_clone_segments_real_slices_with_one_command(genc_prepared, tmp_pa
     labels = np.asarray(nib.load(str(out)).dataobj).T
     scores = class_scores(confusion_matrix(labels, truth, 3))
     # the bundle's evaluation of these three patches: background 0.996, alumina 0.963-0.968,
-    # Pt 0.87-0.95 (bundle/eval/per_image.csv); their pooled scores lie in the same ranges (bundle
+    # Pt 0.87-0.95 (bundle/docs/eval/per_image.csv); their pooled scores lie in the same ranges (bundle
     # 0.5.0's model, 64 epochs: alumina 0.957-0.959, below the bound)
     assert scores["dsc"][0] > 0.99 and scores["dsc"][1] > 0.96 and scores["dsc"][2] > 0.85, scores
