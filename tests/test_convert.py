@@ -194,3 +194,41 @@ def test_spacing_given_on_the_command_line_drops_the_files_position(tmp_path):
     assert np.allclose(read_volume(tmp_path / "in.nii").affine, affine)
     out = nib.load(convert(tmp_path, tmp_path / "in.nii", "--spacing", "1", "2", "3"))
     np.testing.assert_allclose(out.affine, np.diag([3.0, 2.0, 1.0, 1.0]))
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz", ".mrc", ".tif", ".nrrd"])
+def test_opened_lazily_or_read_whole_the_same_volume(tmp_path, suffix):
+    """``open_slabs`` (slab by slab) and ``read_volume`` (whole) give the same array, spacing in nm
+    and placement, for formats streamed through their reader (NIfTI, MRC) and read whole (TIFF, NRRD)."""
+    from catseg3d.io.slabs import open_slabs
+
+    volume = ramp((6, 4, 5), np.int16)
+    path = tmp_path / f"in{suffix}"
+    if suffix.startswith(".nii"):
+        affine = np.diag([0.12, 0.25, 0.5, 1.0])
+        affine[:3, 3] = (10.0, 20.0, 30.0)
+        nib.save(nib.Nifti1Image(np.transpose(volume), affine), path)
+    elif suffix == ".mrc":
+        with mrcfile.new(path) as mrc:
+            mrc.set_data(volume)
+            mrc.voxel_size = (5.0, 2.5, 1.2)  # Angstrom, x y z
+    elif suffix == ".tif":
+        tifffile.imwrite(path, volume)
+    else:
+        image = sitk.GetImageFromArray(volume)
+        image.SetSpacing((0.12, 0.25, 0.5))
+        image.SetOrigin((10.0, 20.0, 30.0))
+        sitk.WriteImage(image, str(path))
+    spacing = (0.5, 0.25, 0.12) if suffix != ".mrc" else (0.12, 0.25, 0.5)
+    whole = read_volume(path, spacing=spacing if suffix == ".tif" else None)
+    with open_slabs(path, spacing=spacing if suffix == ".tif" else None) as reader:
+        np.testing.assert_array_equal(reader.read(2, 5), volume[2:5])
+        lazy = reader.load()
+    np.testing.assert_array_equal(lazy.array, volume)
+    np.testing.assert_array_equal(whole.array, volume)
+    assert lazy.spacing == whole.spacing == spacing
+    if suffix in (".nii", ".nii.gz", ".nrrd"):
+        assert lazy.affine is not None and np.allclose(lazy.affine, whole.affine)
+        np.testing.assert_allclose(lazy.affine[:3, 3], (10.0, 20.0, 30.0) if suffix != ".nrrd" else (-10.0, -20.0, 30.0))
+    else:
+        assert lazy.affine is None and whole.affine is None

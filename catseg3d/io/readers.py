@@ -192,7 +192,7 @@ def open_mrc(path: str | os.PathLike):
         shape = mrc.data.shape
         mrc.close()
         raise InputError(path, f"expected a 2D or 3D MRC, got shape {shape}")
-    return mrc, mrc_spacing_nm(mrc.voxel_size, mrc.data.ndim)
+    return mrc, mrc_spacing_nm(mrc.header, mrc.data.ndim)
 
 
 def _read_mrc(path: Path) -> tuple[np.ndarray, tuple[float, ...] | None]:
@@ -201,13 +201,18 @@ def _read_mrc(path: Path) -> tuple[np.ndarray, tuple[float, ...] | None]:
         return np.array(mrc.data), spacing
 
 
-def mrc_spacing_nm(voxel, ndim: int) -> tuple[float, ...] | None:
-    """``(z, y, x)`` (or ``(y, x)``) voxel size in nm of an MRC ``voxel_size`` record (Angstrom),
-    or None if the header holds none (zeros)."""
-    zyx_angstrom = (float(voxel.z), float(voxel.y), float(voxel.x))
-    if not all(v > 0 for v in zyx_angstrom):
+def mrc_spacing_nm(header, ndim: int) -> tuple[float, ...] | None:
+    """``(z, y, x)`` (or ``(y, x)``) voxel size in nm of an MRC header (cell size ``cella`` in
+    Angstrom over the sampling ``mx, my, mz``), or None if the header holds none (zeros).
+
+    Each float32 cell length is first taken back to its shortest decimal, so a 1.2 Angstrom voxel
+    in a 6-voxel cell (stored 7.2) reads 0.12 nm, not float32's 7.2 / 6 = 0.11999999.
+    """
+    cell = (float(header.cella.z), float(header.cella.y), float(header.cella.x))
+    sampling = (int(header.mz), int(header.my), int(header.mx))
+    if not all(c > 0 for c in cell) or not all(n > 0 for n in sampling):
         return None
-    spacing = tuple(float(f"{exact_decimal(v) / 10:.10g}") for v in zyx_angstrom)
+    spacing = tuple(float(f"{exact_decimal(c) / n / 10:.10g}") for c, n in zip(cell, sampling, strict=True))
     return spacing[-ndim:]
 
 

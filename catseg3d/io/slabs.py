@@ -1,4 +1,6 @@
-"""Read a volume slab by slab (whole ``z`` slices), so that large tomograms need not fit in memory.
+"""A volume opened lazily: read slab by slab (whole ``z`` slices), so that large tomograms need not
+fit in memory, or whole (:meth:`SlabReader.load`, the :class:`~catseg3d.io.Volume` that
+:func:`catseg3d.io.read_volume` returns).
 
 NIfTI and MRC files are opened by their format's one reader (:func:`catseg3d.io.nifti.open_nifti`:
 nibabel's array proxy, memory-mapped for ``.nii``, ``.nii.gz`` decompressed once, front to back,
@@ -16,8 +18,9 @@ import nibabel as nib
 import numpy as np
 
 from catseg3d.io.errors import InputError
-from catseg3d.io.nifti import nifti_suffix, open_nifti
+from catseg3d.io.nifti import nifti_affine_nm, nifti_suffix, open_nifti
 from catseg3d.io.readers import MRC_SUFFIXES, open_mrc, per_axis, read_volume
+from catseg3d.io.volume import Volume
 
 
 class SlabReader:
@@ -30,8 +33,8 @@ class SlabReader:
         spacing: voxel size in nm, ``ndim`` values in numpy order (``(z, y, x)`` or ``(y, x)``).
         dtype: the data type slabs are returned in.
         nifti_header: for a NIfTI input, its header (affine, units), else None.
-        affine: for other formats that place their voxels (NRRD, MHA), the :class:`Volume` affine
-            (nm), else None.
+        affine: where the file places its voxels (NIfTI sform/qform, NRRD, MHA), the
+            :class:`Volume` affine (nm), else None.
 
     Use as a context manager, or call :meth:`close`.
     """
@@ -51,6 +54,14 @@ class SlabReader:
     def read(self, start: int, stop: int) -> np.ndarray:
         """Slices ``start:stop`` as a ``(stop - start, y, x)`` array in memory."""
         return np.ascontiguousarray(self._data[start:stop])
+
+    def load(self) -> Volume:
+        """All slices as a :class:`Volume` (``(y, x)`` for an image, else ``(z, y, x)``)."""
+        array = self.read(0, self.shape[0])
+        try:
+            return Volume(array[0] if self.ndim == 2 else array, self.spacing, self.affine)
+        except ValueError:  # an affine whose voxel sizes are not the spacing's: the spacing alone
+            return Volume(array[0] if self.ndim == 2 else array, self.spacing)
 
     def close(self) -> None:
         if self._closer is not None:
@@ -91,6 +102,7 @@ def open_slabs(path: str | os.PathLike, spacing: float | Sequence[float] | None 
     affine = None
     if path.is_file() and nifti_suffix(path):
         data, ndim, file_spacing, closer, header = _open_nifti(path)
+        affine = nifti_affine_nm(header)
     elif path.is_file() and path.suffix.lower() in MRC_SUFFIXES:
         data, ndim, file_spacing, closer, header = _open_mrc(path)
     else:
@@ -101,7 +113,7 @@ def open_slabs(path: str | os.PathLike, spacing: float | Sequence[float] | None 
         affine = volume.affine
     if spacing is not None:
         file_spacing = per_axis(spacing, ndim, path)
-        header = None  # the file's geometry no longer holds
+        header, affine = None, None  # the file's geometry no longer holds
     if file_spacing is None:
         if closer:
             closer()
