@@ -171,3 +171,29 @@ def test_cli_writes_readable_files_and_refuses_bad_input(tmp_path):
     bad = run_catseg3d(*command[:5], "4", "64", "64")
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and str(out) in bad.stderr and "shape (4, 64, 64)" in bad.stderr
+
+
+def test_depth_blur_acts_along_the_beam_only():
+    """``depth_blur_fwhm_nm`` is a Gaussian along z of the reconstruction (FWHM = 2.3548 sigma),
+    nothing in y or x: the same volume without it, blurred by scipy, is what comes out."""
+    from dataclasses import replace
+
+    from catseg3d.simulation.settings import ImagingParameters
+
+    shape, fwhm = (32, 32, 32), 1.5
+    sharp = simulate_tomogram(shape, SPACING, seed=3, iterations=5).reconstruction
+    blurred = simulate_tomogram(shape, SPACING, seed=3, iterations=5,
+                                imaging=replace(ImagingParameters(), depth_blur_fwhm_nm=fwhm)).reconstruction
+    expected = ndimage.gaussian_filter1d(sharp, fwhm / 2.3548 / SPACING, axis=0, mode="nearest")
+    np.testing.assert_allclose(blurred, expected, rtol=1e-4, atol=1e-5 * float(np.abs(sharp).max()))
+    assert not np.allclose(blurred, sharp)
+
+
+def test_slices_beyond_the_specimen_with_a_margin():
+    from catseg3d.simulation.dataset import slice_indices
+
+    labels = np.zeros((40, 4, 4), dtype=np.uint8)
+    labels[10:20, 1, 1] = 1  # occupied slices 10..19
+    np.testing.assert_array_equal(slice_indices(labels, 5), [11, 13, 15, 17, 19])  # centres of 5 runs of 2
+    np.testing.assert_array_equal(slice_indices(labels, 5, margin=5), [7, 11, 15, 19, 23])  # 5..24
+    np.testing.assert_array_equal(slice_indices(labels, 2, margin=15), [8, 26])  # 0..34: clipped at 0

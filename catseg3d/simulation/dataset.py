@@ -61,20 +61,24 @@ def map_reconstruction(files: SimulatedFiles, mapping: IntensityMapping) -> Path
     return path
 
 
-def slice_indices(labels: np.ndarray, count: int) -> np.ndarray:
-    """``count`` evenly spaced ``z`` indices (beam) among the slices holding alumina or Pt: the
-    centres of ``count`` equal runs of them, so the grazing first and last slices are not taken."""
+def slice_indices(labels: np.ndarray, count: int, margin: int = 0) -> np.ndarray:
+    """``count`` evenly spaced ``z`` indices (beam) among the slices holding alumina or Pt, and
+    ``margin`` more on each side of them (within the volume): the centres of ``count`` equal runs of
+    them, so the grazing first and last slices are not taken. A margin takes slices just above and
+    below the specimen too, where it shows only as the haze of the reconstruction's depth blur."""
     occupied = np.flatnonzero((labels > 0).any(axis=(1, 2)))
+    if margin > 0 and occupied.size:
+        occupied = np.arange(max(occupied[0] - margin, 0), min(occupied[-1] + margin, labels.shape[0] - 1) + 1)
     count = min(count, len(occupied))
     picks = ((np.arange(count) + 0.5) / max(count, 1) * len(occupied)).astype(int)
     return occupied[np.unique(picks)]
 
 
-def _write_slices(files: SimulatedFiles, out: Path, count: int) -> list[dict]:
+def _write_slices(files: SimulatedFiles, out: Path, count: int, margin_nm: float = 0.0) -> list[dict]:
     image, labels = read_nifti(files.folder / IMAGE_NAME), read_nifti(files.labels)
     spacing = (image.spacing[2], image.spacing[1])
     items = []
-    for z in slice_indices(labels.array, count):
+    for z in slice_indices(labels.array, count, int(round(margin_nm / image.spacing[0]))):
         stem = f"{files.folder.name}_z{z:03d}"
         for key, volume in (("image", image), ("label", labels)):
             write_nifti(Volume(np.ascontiguousarray(volume.array[z].T), spacing), out / f"{stem}_{key}.nii.gz")
@@ -84,7 +88,8 @@ def _write_slices(files: SimulatedFiles, out: Path, count: int) -> list[dict]:
 
 def embedded_dataset(folder: str | os.PathLike, metadata: dict | str | os.PathLike, volumes: int = 5,
                      validation_volumes: int = 1, slices_per_volume: int = 6,
-                     shape: Sequence[int] = (128, 256, 256), spacing_nm: float = 0.12, seed: int = 0) -> str:
+                     shape: Sequence[int] = (128, 256, 256), spacing_nm: float = 0.12, seed: int = 0,
+                     slice_margin_nm: float = 0.0) -> str:
     """The embedded dataset's folder, generated first if it is missing or was made differently.
 
     Args:
@@ -96,6 +101,8 @@ def embedded_dataset(folder: str | os.PathLike, metadata: dict | str | os.PathLi
         shape: ``(z, y, x)`` voxels of a volume (z the beam, y the tilt axis); the slices are ``(x, y)``.
         spacing_nm: voxel size.
         seed: the simulation series' seed.
+        slice_margin_nm: how far above and below the specimen (its first and last slices holding
+            alumina or Pt) slices may be taken too (see :func:`slice_indices`).
 
     Returns:
         ``folder`` as a string (for the bundle's ``dataset_dir``).
@@ -112,6 +119,7 @@ def embedded_dataset(folder: str | os.PathLike, metadata: dict | str | os.PathLi
     mapping = IntensityMapping.from_metadata(metadata)
     manifest = {"volumes": volumes, "validation_volumes": validation_volumes, "slices_per_volume": slices_per_volume,
                 "shape_zyx": [int(s) for s in shape], "spacing_nm": float(spacing_nm), "seed": int(seed),
+                "slice_margin_nm": float(slice_margin_nm),
                 "intensity_mapping": mapping.as_metadata(), "slices": "xy, tilt axis along axis 1",
                 **simulator_settings()}
     with _locked(folder):
@@ -128,7 +136,7 @@ def embedded_dataset(folder: str | os.PathLike, metadata: dict | str | os.PathLi
             slices[split], whole[split] = [], []
             for files in files_list:
                 map_reconstruction(files, mapping)
-                slices[split] += _write_slices(files, folder / "slices", slices_per_volume)
+                slices[split] += _write_slices(files, folder / "slices", slices_per_volume, slice_margin_nm)
                 base = files.folder.relative_to(folder)
                 whole[split].append({"image": str(base / IMAGE_NAME), "label": str(base / files.labels.name)})
         write_datalist(slices, folder / DATALIST_NAME)
