@@ -46,3 +46,31 @@ def test_a_regular_install_segments_from_another_folder(genc_prepared, tmp_path)
     assert here.returncode == 0, here.stderr[-2000:]
     assert len(np.unique(installed)) == 3
     np.testing.assert_array_equal(installed, read_nifti(tmp_path / "here.nii.gz").array)
+
+
+def test_the_library_neither_exits_nor_names_the_shared_data():
+    """Only the command-line entry points turn errors into an exit status; no library module
+    raises SystemExit or calls sys.exit, and none names the ../shared data folder."""
+    import re
+
+    entry_points = {REPO / "catseg3d" / "__main__.py", REPO / "catseg3d" / "cli" / "main.py"}
+    offenders = []
+    for path in sorted((REPO / "catseg3d").rglob("*.py")):
+        text = path.read_text()
+        if path not in entry_points and re.search(r"SystemExit|sys\.exit\(|\bexit\(", text):
+            offenders.append(f"{path.relative_to(REPO)}: exits")
+        if re.search(r"\.\./shared|shared/data", text):
+            offenders.append(f"{path.relative_to(REPO)}: names ../shared")
+    assert offenders == []
+
+
+def test_class_names_are_the_shipped_bundles():
+    """The library's class names (evaluation reports, quantify, the simulator's truth) are the
+    shipped model's output channels, as its metadata names them."""
+    import json
+
+    from catseg3d.io.genc2022 import CLASS_NAMES
+
+    meta = json.loads((REPO / "bundle" / "configs" / "metadata.json").read_text())
+    channels = meta["network_data_format"]["outputs"]["pred"]["channel_def"]
+    assert tuple(channels[str(c)] for c in range(len(channels))) == CLASS_NAMES

@@ -338,12 +338,18 @@ def test_sw_batch_size_batches_whole_slices_with_the_same_result(bundle2d):
     np.testing.assert_allclose(four, one, atol=1e-5)
 
 
-def test_spline_window_blends_to_a_constant():
-    """Windows shifted by half their size sum to a constant: the property the paper's blending uses."""
-    w = spline_window(32)
-    assert w.mean() == pytest.approx(1)
-    np.testing.assert_allclose(w, w[::-1])
-    np.testing.assert_allclose(w[:16] + w[16:], (w[:16] + w[16:])[0], rtol=0.05)
+def test_spline_window_is_the_quadratic_spline_and_blends_to_a_constant():
+    """The window of Smoothly-Blend-Image-Patches, written out: over a triangle ``s`` rising from
+    1/32 to 31/32 at the pixel centres, ``2 s^2`` in the outer quarters and ``1 - 2 (1 - s)^2`` in
+    the middle half, scaled to mean 1. Windows shifted by half their size then sum to a constant
+    exactly: the property the paper's blending uses."""
+    n = 32
+    s = np.concatenate([np.arange(1, n, 2), np.arange(n - 1, 0, -2)]) / n
+    outer = np.r_[np.ones(n // 4, bool), np.zeros(n // 2, bool), np.ones(n // 4, bool)]
+    expected = np.where(outer, 2 * s ** 2, 1 - 2 * (1 - s) ** 2)
+    w = spline_window(n)
+    np.testing.assert_allclose(w, expected / expected.mean(), rtol=1e-12)
+    np.testing.assert_allclose(w[:16] + w[16:], np.full(16, 2.0), rtol=1e-12)  # 1 before the scaling to mean 1 (x 2)
 
 
 def test_spline_blending_equals_a_hand_made_weighted_mean_of_windows():

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from catseg3d.io.atomic import write_text
+from catseg3d.io.genc2022 import CLASS_NAMES
 from catseg3d.io.jsonfile import write_json
 from catseg3d.io.volume import Volume
 from catseg3d.metrics.consistency import slice_changes
@@ -42,7 +43,7 @@ def quantify_labels(labels: Volume, min_voxels: int = 1,
     stats: dict = {
         "shape": list(array.shape),
         "spacing_nm": list(labels.spacing),
-        "volume_fractions": dict(zip(("background", "alumina", "pt"), (counts / counts.sum()).tolist())),
+        "volume_fractions": dict(zip(CLASS_NAMES, (counts / counts.sum()).tolist(), strict=True)),
         "pt": {
             "min_voxels": min_voxels,
             "count": len(particles),

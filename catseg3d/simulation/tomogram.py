@@ -8,6 +8,7 @@ from typing import Sequence
 import numpy as np
 from scipy import ndimage
 
+from catseg3d.io.genc2022 import CLASS_NAMES
 from catseg3d.simulation.haadf import COMPOSITION, FWHM_PER_SIGMA, haadf_tilt_series, haadf_weights, paper_tilt_angles
 from catseg3d.simulation.settings import (DEFAULT_DOSE, DEFAULT_ITERATIONS, DEFAULT_METHOD, DEFAULT_SPACING_NM,
                                           ImagingParameters, parameters_dict)
@@ -110,11 +111,10 @@ def ground_truth_statistics(specimen: Specimen) -> dict:
     alumina = int((labels == ALUMINA).sum())
     pores = int(specimen.pore_mask.sum())
     _, pore_count = ndimage.label(specimen.pore_mask, structure=CONNECTIVITY_26)
-    counts = np.bincount(labels.ravel(), minlength=3)[:3]
+    counts = np.bincount(labels.ravel(), minlength=len(CLASS_NAMES))[:len(CLASS_NAMES)]
     return {
-        "class_voxels": {"background": int(counts[0]), "alumina": int(counts[1]), "pt": int(counts[2])},
-        "volume_fractions": {"background": float(counts[0] / labels.size), "alumina": float(counts[1] / labels.size),
-                             "pt": float(counts[2] / labels.size)},
+        "class_voxels": {name: int(n) for name, n in zip(CLASS_NAMES, counts, strict=True)},
+        "volume_fractions": {name: float(n / labels.size) for name, n in zip(CLASS_NAMES, counts, strict=True)},
         "pt": {"count": int(count), "particles": particles},
         "alumina": {
             "support_volume_nm3": alumina * voxel,
