@@ -13,7 +13,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, run_catseg3d
 from monai.data import MetaTensor
 from monai.inferers import SlidingWindowInferer
 
@@ -232,9 +232,13 @@ def test_mrc_input_gives_the_labels_of_the_same_array_in_nifti(bundle2d, volume,
     np.testing.assert_array_equal(labels[0], labels[1])
 
 
+@pytest.mark.parametrize("resampled", [False, True])
 @pytest.mark.parametrize("suffix", [".nii.gz", ".mrc"])
-def test_streaming_never_reads_more_than_a_slab(bundle2d, volume, tmp_path, monkeypatch, suffix):
-    """Every read of a NIfTI or MRC input asks for at most one slab of slices, never the whole volume."""
+def test_streaming_never_reads_more_than_a_slab(bundle2d, volume, tmp_path, tmp_path_factory, monkeypatch, suffix,
+                                                resampled):
+    """Every read of a NIfTI or MRC input asks for at most one slab of slices, never the whole volume,
+    also where each slice is resampled to the model's pixel size (a model trained at 0.25 nm: the
+    slices' 0.12 nm x axis goes to 0.25 nm and back)."""
     import mrcfile
 
     from catseg3d.io.slabs import SlabReader
@@ -254,8 +258,12 @@ def test_streaming_never_reads_more_than_a_slab(bundle2d, volume, tmp_path, monk
         return original(self, start, stop)
 
     monkeypatch.setattr(SlabReader, "read", counted)
-    assert run_cli(source, tmp_path / "labels.nii.gz", "--model", bundle2d, "--slab", 2) == 0
+    model = make_bundle(tmp_path_factory.mktemp("bundle025"), spacing_nm=0.25) if resampled else bundle2d
+    result = run_catseg3d("segment", source, tmp_path / "labels.nii.gz", "--model", model, "--slab", 2)
+    assert result.returncode == 0, result.stderr
+    assert ("resampl" in result.stdout + result.stderr) == resampled
     assert volume.array.shape[0] == 9 and max(reads) <= 2 and sum(reads) >= 9
+    assert read_labels(tmp_path / "labels.nii.gz")[0].shape == volume.array.shape
 
 
 def test_two_process_torchrun_equals_one_process(bundle2d, volume, tmp_path):
