@@ -18,6 +18,7 @@ replaced).
     python scripts/learning_curve.py --fold 0 --patches 2 4 --start none --labels sparse --minutes 10
     python scripts/learning_curve.py --fold 0 --patches 2 --start none --minutes 10 --set learning_rate=0.0005
     python scripts/learning_curve.py --table
+    python scripts/learning_curve.py --summary     # means over the folds measured
 """
 
 from __future__ import annotations
@@ -93,6 +94,31 @@ def table() -> str:
     return "\n".join(lines)
 
 
+# settings equal to the finetune defaults, recorded explicitly by earlier rows (from scratch: Adam 5e-4)
+DEFAULT_SETTINGS = {"scratch": "learning_rate=0.0005"}
+
+
+def summary() -> str:
+    """Mean over the folds of every method measured on two folds or more, and the folds it covers."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in (json.loads(line) for line in RECORD.read_text().splitlines()):
+        settings = r.get("settings") or None
+        settings = None if settings == DEFAULT_SETTINGS.get(r["start"]) else settings
+        groups.setdefault((r["k"], r["labels"], r["method"], r["start"], settings), []).append(r)
+    lines = ["| labelled patches | labels | method | folds | minutes | DSC bg / Al2O3 / Pt, mean over folds | mean DSC |",
+             "|---|---|---|---|---|---|---|"]
+    for (k, labels, method, start, settings), rows in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1], g[0][2], g[0][3])):
+        if len({r["fold"] for r in rows}) < 2:
+            continue
+        name = {"finetune": f"U-Net from {start}", "no fine-tuning": f"{start}, not fine-tuned"}.get(method, method)
+        name += f" ({settings})" if settings else ""
+        mean = {key: float(np.mean([r[key] for r in rows])) for key in ("dsc_background", "dsc_alumina", "dsc_pt", "dsc_mean", "minutes")}
+        folds = ", ".join(str(f) for f in sorted(r["fold"] for r in rows))
+        lines.append(f"| {k} | {labels} | {name} | {folds} | {mean['minutes']:.1f} | {mean['dsc_background']:.3f} / "
+                     f"{mean['dsc_alumina']:.3f} / {mean['dsc_pt']:.3f} | {mean['dsc_mean']:.3f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=REPO / "data" / "genc2022")
@@ -106,10 +132,11 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                         help="a finetune bundle setting, e.g. learning_rate=0.0005 (recorded with the row)")
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "learning_curve")
-    parser.add_argument("--table", action="store_true")
+    parser.add_argument("--table", action="store_true", help="print every row")
+    parser.add_argument("--summary", action="store_true", help="print means over the folds")
     args = parser.parse_args()
-    if args.table:
-        print(table())
+    if args.table or args.summary:
+        print(table() if args.table else summary())
         return
     datalist = json.loads((args.dataset / fold_datalist_name(args.fold)).read_text())
     held_out = datalist["validation"]
