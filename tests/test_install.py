@@ -17,11 +17,11 @@ from catseg3d.io import load_datalist, read_nifti
 def test_a_regular_install_segments_from_another_folder(genc_prepared, tmp_path):
     source = tmp_path / "source"  # a copy of the sources: no build output lands in the checkout
     source.mkdir()
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
+    tracked = subprocess.run(["git", "ls-files", "pyproject.toml", "README.md", "LICENSE", "catseg3d", "bundle"],
+                             cwd=REPO, capture_output=True, text=True, check=True).stdout.split("\n")
+    for name in filter(None, tracked):  # what a release holds: no runs, caches or evaluation output
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / name, source / name)
-    for folder in ("catseg3d", "bundle"):
-        shutil.copytree(REPO / folder, source / folder,
-                        ignore=shutil.ignore_patterns("__pycache__", "runs", "data", "eval", "models_3d", "checkpoint_*"))
     environment = tmp_path / "venv"
     venv.create(environment, system_site_packages=True, with_pip=True)  # dependencies from this environment
     python = environment / "bin" / "python"
@@ -36,6 +36,7 @@ def test_a_regular_install_segments_from_another_folder(genc_prepared, tmp_path)
                            cwd=elsewhere, capture_output=True, text=True, env=env)
     module, bundle = where.stdout.split()
     assert module.startswith(str(environment)) and bundle == str(environment / "share" / "catseg3d" / "bundle")
+    assert (environment / "share" / "catseg3d" / "bundle" / "docs" / "eval" / "report.md").is_file()
     image = load_datalist(genc_prepared, "validation")[3]["image"]
     result = subprocess.run([environment / "bin" / "catseg3d", "segment", image, "labels.nii.gz",
                              "--precision", "float32"], cwd=elsewhere, capture_output=True, text=True, env=env)
