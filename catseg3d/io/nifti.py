@@ -26,7 +26,7 @@ import numpy as np
 from catseg3d.io.atomic import atomic_path
 from catseg3d.io.axes import from_monai, spacing_from_monai, spacing_to_monai, to_monai
 from catseg3d.io.errors import InputError
-from catseg3d.io.volume import Volume, exact_decimal
+from catseg3d.io.volume import Volume, exact_decimal, placed_volume
 
 DESCRIPTION = b"catseg3d spacing_unit=nm"
 NM_PER_UNIT = {"unknown": 1.0, "meter": 1e9, "mm": 1e6, "micron": 1e3}
@@ -203,10 +203,7 @@ def read_nifti(path: str | os.PathLike) -> Volume:
     data, ndim, spacing, header = open_nifti(path)
     array = data[0:data.shape[0]]
     array = np.ascontiguousarray(array[0] if ndim == 2 else array)
-    try:
-        return Volume(array, spacing, nifti_affine_nm(header))
-    except ValueError:  # an affine whose voxel sizes are not pixdim's: pixdim alone
-        return Volume(array, spacing)
+    return placed_volume(array, spacing, nifti_affine_nm(header))
 
 
 def nifti_affine_nm(header: nib.Nifti1Header) -> np.ndarray | None:

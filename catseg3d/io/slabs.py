@@ -20,7 +20,7 @@ import numpy as np
 from catseg3d.io.errors import InputError
 from catseg3d.io.nifti import nifti_affine_nm, nifti_suffix, open_nifti
 from catseg3d.io.readers import MRC_SUFFIXES, open_mrc, per_axis, read_volume
-from catseg3d.io.volume import Volume
+from catseg3d.io.volume import Volume, placed_volume
 
 
 class SlabReader:
@@ -58,10 +58,7 @@ class SlabReader:
     def load(self) -> Volume:
         """All slices as a :class:`Volume` (``(y, x)`` for an image, else ``(z, y, x)``)."""
         array = self.read(0, self.shape[0])
-        try:
-            return Volume(array[0] if self.ndim == 2 else array, self.spacing, self.affine)
-        except ValueError:  # an affine whose voxel sizes are not the spacing's: the spacing alone
-            return Volume(array[0] if self.ndim == 2 else array, self.spacing)
+        return placed_volume(array[0] if self.ndim == 2 else array, self.spacing, self.affine)
 
     def close(self) -> None:
         if self._closer is not None:

@@ -46,6 +46,15 @@ class Volume:
             object.__setattr__(self, "affine", affine)
 
 
+def placed_volume(array: np.ndarray, spacing, affine: np.ndarray | None) -> Volume:
+    """A :class:`Volume` at the file's position, or at the origin (``affine`` dropped) where the
+    affine's voxel sizes are not the spacing's (a header whose sform and pixdim disagree)."""
+    try:
+        return Volume(array, spacing, affine)
+    except ValueError:
+        return Volume(array, spacing)
+
+
 def exact_decimal(value: float) -> float:
     """The shortest decimal that a float32-stored ``value`` came from (float32 0.12 -> 0.12).
 
