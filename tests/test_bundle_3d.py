@@ -11,6 +11,7 @@ import pytest
 import torch
 from conftest import REPO, run_catseg3d
 
+from catseg3d.inference.model import read_metadata
 from catseg3d.io import load_datalist, read_nifti
 from catseg3d.networks import PaperUNet
 from catseg3d.simulation import embedded_dataset
@@ -91,6 +92,11 @@ def test_3d_training_writes_a_3d_model_and_evaluates_in_nm(simulated, tmp_path):
     assert state["head.weight"].ndim == 5  # a 3D network: (classes, features, 1, 1, 1)
     network = PaperUNet(spatial_dims=3, features=(16, 32, 64, 128, 256))
     network.load_state_dict(state)
+    # the run records its training volumes' voxel size (0.24 nm) for the 3D network, not the shipped 0.12
+    metadata = read_metadata(tmp_path / "configs" / "metadata.json", spatial_dims=3)
+    assert metadata["network_data_format"]["inputs"]["image"]["spacing_nm"] == [0.24] * 3
+    assert json.loads((tmp_path / "configs" / "metadata.json").read_text())[
+        "network_data_format"]["inputs"]["image"]["spacing_nm"] == [0.12, 0.12]  # the 2D entry untouched
     run("run", "evaluating", "--config_file",
         str(["bundle/configs/train.yaml", "bundle/configs/train_3d.yaml", "bundle/configs/evaluate.yaml"]),
         *common, "--eval_dir", tmp_path / "eval", "--border", 0)  # windows as below, no mirrored border
@@ -119,8 +125,10 @@ def test_3d_training_writes_a_3d_model_and_evaluates_in_nm(simulated, tmp_path):
     # the run folder is a bundle that segment takes: its models_3d/model.pt, as when the file is named
     by_folder, by_file = tmp_path / "by_folder.nii.gz", tmp_path / "by_file.nii.gz"
     for model, out in ((tmp_path, by_folder), (model, by_file)):
-        result = run_catseg3d("segment", item["image"], out, "--model", model, "--window", 32, "--precision", "float32")
+        result = run_catseg3d("segment", item["image"], out, "--model", model, "--window", 32, "--precision", "float32",
+                              "--border", 0)
         assert result.returncode == 0, result.stderr
+        assert "resampling" not in result.stderr  # the volume is at the model's voxel size
     assert read_nifti(by_folder).array.shape == label.shape
     np.testing.assert_array_equal(read_nifti(by_folder).array, read_nifti(by_file).array)
 

@@ -10,6 +10,7 @@ training data's pixel size. ``catseg3d segment --model RUN``, ``catseg3d pack RU
 from __future__ import annotations
 
 import copy
+import json
 import os
 import shutil
 from pathlib import Path
@@ -17,6 +18,9 @@ from pathlib import Path
 from catseg3d.engines.checkpoints import latest_checkpoint
 from catseg3d.io.errors import InputError
 from catseg3d.io.jsonfile import write_json
+
+METADATA_3D = "metadata_3d.json"  # a bundle's overrides of metadata.json for 3D networks (key paths joined by #)
+SPACING_KEY = "network_data_format#inputs#image#spacing_nm"
 
 
 class RunFolderInUse(InputError):
@@ -34,7 +38,9 @@ def prepare_run_folder(run_dir: str | os.PathLike, metadata: dict, configs_dir: 
             ``run_dir/configs`` (hidden files and ``metadata.json`` left out).
         resume: the run continues from its newest checkpoint.
         spacing_nm: pixel size in nm of the training images, numpy order; recorded as the model's
-            ``network_data_format.inputs.image.spacing_nm`` where it has that many axes.
+            ``network_data_format.inputs.image.spacing_nm`` in ``metadata.json`` where that has as
+            many axes, else in the copied ``metadata_3d.json`` (a 3D network's overrides) where
+            that has.
         write: copy and write the files (only one process of a distributed run does).
 
     Returns:
@@ -63,7 +69,13 @@ def prepare_run_folder(run_dir: str | os.PathLike, metadata: dict, configs_dir: 
                 shutil.copyfile(file, configs / file.name)
     run_metadata = copy.deepcopy(dict(metadata))
     image = run_metadata.get("network_data_format", {}).get("inputs", {}).get("image")
-    if spacing_nm is not None and image is not None and len(image.get("spacing_nm", spacing_nm)) == len(spacing_nm):
-        image["spacing_nm"] = [float(s) for s in spacing_nm]
+    if spacing_nm is not None:
+        spacing = [float(s) for s in spacing_nm]
+        overrides_3d = json.loads((configs / METADATA_3D).read_text()) if (configs / METADATA_3D).is_file() else {}
+        if image is not None and len(image.get("spacing_nm", spacing)) == len(spacing):
+            image["spacing_nm"] = spacing
+        elif len(overrides_3d.get(SPACING_KEY, ())) == len(spacing):
+            overrides_3d[SPACING_KEY] = spacing
+            write_json(configs / METADATA_3D, overrides_3d)
     write_json(configs / "metadata.json", run_metadata)
     return str(run_dir)

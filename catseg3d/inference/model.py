@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from catseg3d.engines.checkpoints import trained_state
+from catseg3d.engines.run_folder import METADATA_3D
 from catseg3d.io.errors import InputError
 from catseg3d.io.metadata import metadata_spacing_nm
 from catseg3d.networks import PaperUNet, paper_unet_features
@@ -109,9 +110,6 @@ class OnnxNetwork(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         array = x.detach().to("cpu", torch.float32).contiguous().numpy()
         return torch.from_numpy(self.session.run(None, {self.input_name: array})[0]).to(x.device)
-
-
-METADATA_3D = "metadata_3d.json"  # overrides of metadata.json for 3D networks (key paths joined by #)
 
 
 def read_metadata(path: Path, spatial_dims: int) -> dict:
