@@ -174,19 +174,29 @@ def test_cli_writes_readable_files_and_refuses_bad_input(tmp_path):
 
 
 def test_depth_blur_acts_along_the_beam_only():
-    """``depth_blur_fwhm_nm`` is a Gaussian along z of the reconstruction (FWHM = 2.3548 sigma),
-    nothing in y or x: the same volume without it, blurred by scipy, is what comes out."""
+    """``depth_blur_fwhm_nm`` blurs the specimen's scattering weight along z (Gaussian, FWHM = 2.3548
+    sigma) before projection: the 0-degree projection (a sum along z) is unchanged, and every one is
+    the projection of the weights blurred by scipy."""
     from dataclasses import replace
 
+    from catseg3d.simulation.haadf import project_volume, weight_volume
     from catseg3d.simulation.settings import ImagingParameters
 
-    shape, fwhm = (32, 32, 32), 1.5
-    sharp = simulate_tomogram(shape, SPACING, seed=3, iterations=5).reconstruction
-    blurred = simulate_tomogram(shape, SPACING, seed=3, iterations=5,
-                                imaging=replace(ImagingParameters(), depth_blur_fwhm_nm=fwhm)).reconstruction
-    expected = ndimage.gaussian_filter1d(sharp, fwhm / 2.3548 / SPACING, axis=0, mode="nearest")
-    np.testing.assert_allclose(blurred, expected, rtol=1e-4, atol=1e-5 * float(np.abs(sharp).max()))
-    assert not np.allclose(blurred, sharp)
+    materials = np.zeros((48, 24, 24), dtype=np.uint8)
+    materials[23:25, 4:20, 4:20] = ALUMINA  # a 2-voxel alumina plate normal to the beam
+    materials[24, 10:13, 10:13] = PLATINUM  # a Pt particle in it
+    angles = np.array([-60.0, 0.0, 60.0])
+    ideal = replace(ImagingParameters(), resolution_fwhm_nm=0.0, jitter_nm=0.0, background_fraction=0.0,
+                    alignment_blur_fwhm_nm=0.0)
+    fwhm = 1.5
+    sharp = haadf_tilt_series(materials, angles, None, np.random.default_rng(0), imaging=ideal, spacing_nm=SPACING)
+    blurred = haadf_tilt_series(materials, angles, None, np.random.default_rng(0),
+                                imaging=replace(ideal, depth_blur_fwhm_nm=fwhm), spacing_nm=SPACING)
+    np.testing.assert_allclose(blurred[1], sharp[1], rtol=1e-5, atol=1e-5)
+    weights = ndimage.gaussian_filter1d(weight_volume(materials, z_exponent=ideal.z_exponent), fwhm / 2.3548 / SPACING,
+                                        axis=0, mode="constant")
+    np.testing.assert_allclose(blurred, project_volume(weights, angles), rtol=1e-4, atol=1e-4)
+    assert not np.allclose(blurred[0], sharp[0], rtol=1e-3, atol=1e-3)
 
 
 def test_slices_beyond_the_specimen_with_a_margin():

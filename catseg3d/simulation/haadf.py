@@ -107,10 +107,14 @@ def haadf_tilt_series(materials: np.ndarray, angles_deg: Sequence[float], dose: 
             ``spacing_nm``.
     """
     z_exponent = Z_EXPONENT if imaging is None else imaging.z_exponent
-    projections = project_volume(weight_volume(materials, density, z_exponent), angles_deg)
+    if imaging is not None and (spacing_nm is None or not spacing_nm > 0):
+        raise ValueError(f"imaging settings need a positive spacing_nm, got {spacing_nm}")
+    weights = weight_volume(materials, density, z_exponent)
+    if imaging is not None and imaging.depth_blur_fwhm_nm > 0:
+        sigma = imaging.depth_blur_fwhm_nm / FWHM_PER_SIGMA / spacing_nm
+        weights = ndimage.gaussian_filter1d(weights, sigma, axis=0, mode="constant")
+    projections = project_volume(weights, angles_deg)
     if imaging is not None:
-        if spacing_nm is None or not spacing_nm > 0:
-            raise ValueError(f"imaging settings need a positive spacing_nm, got {spacing_nm}")
         projections = degrade_projections(projections, spacing_nm, imaging, rng)
     if dose is None:
         return projections

@@ -88,11 +88,12 @@ class ImagingParameters:
             Poisson counts (scintillator and photomultiplier gain noise), the mean unchanged.
         alignment_blur_fwhm_nm: FWHM of the Gaussian smoothing of the noisy projections by their
             alignment (sub-pixel shifts and interpolation before reconstruction).
-        depth_blur_fwhm_nm: FWHM of a Gaussian blur of the reconstruction along the beam (``z``) only:
-            the poorer depth resolution of real reconstructions (residual misalignment along the
-            beam, the probe's finite depth of field), beyond the elongation that the missing wedge
-            of the tilt range alone gives. It makes material just above or below a slice show in it
-            as a faint haze, which the exact labels call background. 0: none.
+        depth_blur_fwhm_nm: FWHM of a Gaussian blur along the beam (``z``) only of the specimen's
+            scattering weight before projection: the poorer depth resolution of real
+            reconstructions (residual misalignment along the beam, the probe's finite depth of
+            field), beyond the elongation that the missing wedge of the tilt range alone gives.
+            Material just above or below a slice shows in it as a faint haze, which the exact
+            labels call background; the reconstruction's noise stays as it is. 0: none.
     """
 
     z_exponent: float = 1.2

@@ -9,7 +9,7 @@ import numpy as np
 from scipy import ndimage
 
 from catseg3d.io.genc2022 import CLASS_NAMES
-from catseg3d.simulation.haadf import COMPOSITION, FWHM_PER_SIGMA, haadf_tilt_series, haadf_weights, paper_tilt_angles
+from catseg3d.simulation.haadf import COMPOSITION, haadf_tilt_series, haadf_weights, paper_tilt_angles
 from catseg3d.simulation.settings import (DEFAULT_DOSE, DEFAULT_ITERATIONS, DEFAULT_METHOD, DEFAULT_SPACING_NM,
                                           ImagingParameters, parameters_dict)
 from catseg3d.simulation.specimen import (ALUMINA, MATERIAL_NAMES, PLATINUM, Specimen, SpecimenParameters,
@@ -70,9 +70,6 @@ def simulate_tomogram(shape: Sequence[int], spacing: float = DEFAULT_SPACING_NM,
     tilt_series = haadf_tilt_series(specimen.materials, angles, dose, np.random.default_rng([seed, index, 1]),
                                     specimen.density, imaging, float(spacing))
     reconstruction = reconstruct_tilt_series(tilt_series, angles, method, iterations, thickness=specimen.materials.shape[0])
-    if imaging.depth_blur_fwhm_nm > 0:
-        sigma = imaging.depth_blur_fwhm_nm / FWHM_PER_SIGMA / float(spacing)
-        reconstruction = ndimage.gaussian_filter1d(reconstruction, sigma, axis=0, mode="nearest")
     parameters = {
         "seed": int(seed), "index": int(index), "shape_zyx": list(specimen.materials.shape),
         "spacing_nm": float(spacing), "tilt_axis": "y", "beam_axis_at_0_deg": "z",
