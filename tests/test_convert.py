@@ -232,3 +232,28 @@ def test_opened_lazily_or_read_whole_the_same_volume(tmp_path, suffix):
         np.testing.assert_allclose(lazy.affine[:3, 3], (10.0, 20.0, 30.0) if suffix != ".nrrd" else (-10.0, -20.0, 30.0))
     else:
         assert lazy.affine is None and whole.affine is None
+
+
+@pytest.mark.parametrize("flags, expected", [(0, np.uint8), (1, np.int8), (None, np.int8)])
+def test_imod_unsigned_bytes_are_read_unsigned(tmp_path, flags, expected):
+    """Mode-0 MRC: signed bytes (MRC2014), unless IMOD's header stamp says they are unsigned
+    (imodStamp 1146047817 at byte 152, bit 0 of imodFlags at byte 156 clear)."""
+    from catseg3d.io.slabs import open_slabs
+
+    values = np.arange(0, 256, 8, dtype=np.uint8).reshape(2, 4, 4)  # bright voxels above 127
+    path = tmp_path / "bytes.mrc"
+    with mrcfile.new(path) as mrc:
+        mrc.set_data(values.view(np.int8))
+        mrc.voxel_size = 1.2
+        if flags is not None:
+            header = bytearray(mrc.header.tobytes())
+            header[152:160] = np.array([1146047817, flags], "<i4").tobytes()
+            mrc.header.extra2 = bytes(header[112:196])
+    with open(path, "rb") as raw:  # the stamp where IMOD puts it
+        raw.seek(152)
+        assert np.frombuffer(raw.read(8), "<i4").tolist() == ([1146047817, flags] if flags is not None else [0, 0])
+    volume = read_volume(path)
+    assert volume.array.dtype == expected
+    np.testing.assert_array_equal(volume.array, values.view(expected))
+    with open_slabs(path) as reader:
+        np.testing.assert_array_equal(reader.read(0, 2), values.view(expected))

@@ -13,9 +13,12 @@ from test_segment import make_bundle
 
 from catseg3d.cli.main import main
 from catseg3d.finetune import labelled_slices, prepare_finetune_dataset
+from catseg3d.finetune.command import DATASET_FOLDER
+from catseg3d.finetune.dataset import FINETUNE_RECORD
 from catseg3d.io import InputError, Volume, read_nifti, write_nifti
 from catseg3d.io.labels import UNLABELLED, keep_slices
 from catseg3d.transforms import IntensityMapping
+from catseg3d.transforms.intensity import sample_indices
 
 SMALL = {"crop_size": [32, 32], "crops_per_slice": 2, "val_interval": 2, "learning_rate": 0.003}  # a random parent
 EPOCHS = {"epochs": 200}  # a fixed number of epochs, not minutes: the same result on a slower or busier CPU
@@ -125,7 +128,13 @@ def test_finetune_turns_a_wrong_model_right_and_writes_a_bundle_segment_takes(fi
     assert sum(entry["labelled_pixels"].values()) == result.labelled_pixels == 2 * 48 * 48 + 16 * 48  # the lines where slices cross count in each
     assert [s["axis"] + str(s["index"]) for s in entry["slices"]] == ["z3", "z12", "x24"]
     assert metadata["network_data_format"]["inputs"]["image"]["spacing_nm"] == [0.5, 0.5]
-    assert metadata["intensity_mapping"]["targets"][1] < 1
+    # segmenting the fine-tuning volume maps it to 8 bits exactly as training did (percentile mode:
+    # the window from the same sample slices)
+    record = json.loads((result.bundle / DATASET_FOLDER / FINETUNE_RECORD).read_text())
+    mapping = IntensityMapping.from_metadata(metadata)
+    image = read_nifti(root / "image.nii.gz").array
+    window = mapping.window("auto", image.dtype, [image[i] for i in sample_indices(image.shape[0])])
+    np.testing.assert_allclose(window, record["intensity_windows"][0], rtol=1e-6)
     assert main(["pack", str(result.bundle), str(root / "finetuned.zip")]) == 0
 
 

@@ -51,8 +51,10 @@ class FinetuneData:
         spacing_nm: the pixel size of the slices, ``(y, x)`` of each slice, in nm.
         labelled_pixels: labelled pixels per class over all items (training and validation).
         training_pixels / validation_pixels: labelled pixels in each role.
-        mapping: the intensity mapping fitted to the 8-bit slices (``fixed`` 0-255 and the
-            percentile targets of the user's images).
+        mapping: the model's intensity mapping for the user's images: the parent's where every
+            image was mapped by its percentiles (so that segmenting a fine-tuning image maps it
+            exactly as training did), else ``fixed`` 0-255 with the percentile targets fitted to
+            the 8-bit sample slices of the images (for later inputs that are not 8-bit).
     """
 
     folder: Path
@@ -160,7 +162,7 @@ def prepare_finetune_dataset(images: Sequence[Volume], labels: Sequence[Volume],
     if not (len(images) == len(labels) == len(names)) or not images:
         raise ValueError("give one label image per image")
     folder = Path(folder)
-    items, slices, windows, spacings = [], [], [], []
+    items, slices, windows, spacings, mapped_samples, modes = [], [], [], [], [], set()
     for pair, (image, label, name) in enumerate(zip(images, labels, names)):
         if image.array.shape != label.array.shape:
             raise InputError(name, f"labels of shape {label.array.shape} for an image of shape {image.array.shape}")
@@ -178,6 +180,8 @@ def prepare_finetune_dataset(images: Sequence[Volume], labels: Sequence[Volume],
         except ValueError as error:
             raise InputError(name, f"cannot map the image's intensities: {error}") from error
         windows.append(window)
+        modes.add(mapping.resolve(intensity_mode, array.dtype))
+        mapped_samples += [to_uint8(sample, window) for sample in samples]
         label_array = label.array.astype(np.uint8) if label.array.dtype != np.uint8 else label.array
         where = [(0, 0)] if array.ndim == 2 else labelled_slices(label_array)
         for axis, index in where:
@@ -215,7 +219,7 @@ def prepare_finetune_dataset(images: Sequence[Volume], labels: Sequence[Volume],
                 roles[role] += int((part != UNLABELLED).sum())
     if not datalist["validation"]:  # one labelled square in all: validate on the training pixels
         datalist["validation"] = list(datalist["training"])
-    fitted = IntensityMapping.fit([image for image, _ in items], percentiles=mapping.percentiles)
+    fitted = mapping if modes == {"percentile"} else IntensityMapping.fit(mapped_samples, percentiles=mapping.percentiles)
     data = FinetuneData(folder, slices, tuple(float(s) for s in reference), counts, roles["training"],
                         roles["validation"], fitted, windows)
     write_datalist(datalist, folder / "datalist.json")

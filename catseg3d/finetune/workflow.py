@@ -100,7 +100,8 @@ def prepare_finetune_folder(run_dir: str | os.PathLike, parent_bundle, configs_d
     pred["channel_def"] = {str(c): str(name) for c, name in enumerate(class_names)}
     pred["num_channels"] = len(class_names)
     metadata["intensity_mapping"] = {**metadata.get("intensity_mapping", {}), **record["intensity_mapping"],
-                                     "description": "fitted to the fine-tuning images (catseg3d finetune)"}
+                                     "description": "the fine-tuning images' (catseg3d finetune: the parent's "
+                                                    "where they were mapped by percentiles, else fitted to them)"}
     parent = "none" if from_scratch(parent_bundle) else str(Path(parent_bundle).resolve())
     metadata["finetune"] = {"parent": parent, "parent_name": None if parent == "none" else metadata.get("name"),
                             "labelled_pixels": record["labelled_pixels"],

@@ -195,10 +195,28 @@ def open_mrc(path: str | os.PathLike):
     return mrc, mrc_spacing_nm(mrc.header, mrc.data.ndim)
 
 
+IMOD_STAMP = 1146047817  # the header's imodStamp ("IMOD") at byte 152, imodFlags at byte 156
+
+
+def mrc_data(mrc) -> np.ndarray:
+    """The data of an open ``mrcfile`` object, 8-bit data as IMOD wrote it.
+
+    Mode 0 is signed bytes in MRC2014, which ``mrcfile`` follows; IMOD writes unsigned bytes and
+    says so in its header (imodStamp set, bit 0 of imodFlags clear). Such data is viewed as uint8.
+    """
+    data = mrc.data
+    if data.dtype == np.int8:
+        extra = mrc.header.extra2.tobytes()  # header bytes 112-195
+        stamp, flags = np.frombuffer(extra[40:48], dtype=mrc.header.mode.dtype)  # the file's byte order
+        if stamp == IMOD_STAMP and not flags & 1:
+            return data.view(np.uint8)
+    return data
+
+
 def _read_mrc(path: Path) -> tuple[np.ndarray, tuple[float, ...] | None]:
     mrc, spacing = open_mrc(path)
     with mrc:
-        return np.array(mrc.data), spacing
+        return np.array(mrc_data(mrc)), spacing
 
 
 def mrc_spacing_nm(header, ndim: int) -> tuple[float, ...] | None:

@@ -19,7 +19,7 @@ import numpy as np
 
 from catseg3d.io.errors import InputError
 from catseg3d.io.nifti import nifti_affine_nm, nifti_suffix, open_nifti
-from catseg3d.io.readers import MRC_SUFFIXES, open_mrc, per_axis, read_volume
+from catseg3d.io.readers import MRC_SUFFIXES, mrc_data, open_mrc, per_axis, read_volume
 from catseg3d.io.volume import Volume, placed_volume
 
 
@@ -79,7 +79,7 @@ def _open_nifti(path: Path):
 
 def _open_mrc(path: Path):
     mrc, spacing = open_mrc(path)
-    data = mrc.data
+    data = mrc_data(mrc)
     return (data[None] if data.ndim == 2 else data), data.ndim, spacing, mrc.close, None
 
 
