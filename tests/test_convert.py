@@ -66,6 +66,14 @@ def test_imagej_calibrated_tiff_needs_no_spacing(tmp_path):
     check_nifti(convert(tmp_path, tmp_path / "cal.tif"), stack, (0.48, 0.24, 0.36))
 
 
+@pytest.mark.parametrize("unit", ["\\u00C5", "angstrom"])  # Angstrom as ImageJ writes it (escaped), or spelt out
+def test_imagej_tiff_in_angstrom(tmp_path, unit):
+    stack = ramp((3, 6, 8), np.float32)
+    tifffile.imwrite(tmp_path / "cal.tif", stack, imagej=True, resolution=(1 / 3.6, 1 / 2.4),
+                     metadata={"unit": unit, "spacing": 4.8})
+    check_nifti(convert(tmp_path, tmp_path / "cal.tif"), stack, (0.48, 0.24, 0.36))
+
+
 def test_imagej_stack_without_spacing_has_slices_one_unit_apart(tmp_path):
     stack = ramp((3, 6, 8))  # ImageJ writes `spacing` only when the slice distance is not 1 unit
     tifffile.imwrite(tmp_path / "cal.tif", stack, imagej=True, resolution=(2.0, 2.0), metadata={"unit": "nm"})

@@ -85,9 +85,16 @@ def test_bad_labels_are_refused_with_the_file_named(tmp_path):
     with pytest.raises(InputError, match="no labelled pixel"):
         prepare_finetune_dataset([image], [Volume(np.full_like(labels.array, UNLABELLED), labels.spacing)],
                                  ["lab.nii"], tmp_path, IntensityMapping(), 3)
-    with pytest.raises(InputError, match="spacing"):
+    with pytest.raises(InputError, match=r"lab.nii: labels with voxel size 0.5 x 0.5 x 0.6 nm for an image of "
+                                          r"0.5 x 0.5 x 0.5 nm$"):
         prepare_finetune_dataset([image], [Volume(labels.array, (0.5, 0.5, 0.6))], ["lab.nii"], tmp_path,
                                  IntensityMapping(), 3)
+    # two isotropic volumes of different voxel sizes (float32 tails not shown)
+    other = Volume(image.array, (np.float32(0.3),) * 3)
+    with pytest.raises(InputError, match=r"b.nii: labelled slices of pixel size 0.5 x 0.5 nm and 0.3 x 0.3 nm: "
+                                          r"fine-tuning takes slices of one pixel size"):
+        prepare_finetune_dataset([image, other], [labels, Volume(labels.array, other.spacing)], ["a.nii", "b.nii"],
+                                 tmp_path, IntensityMapping(), 3)
 
 
 def dice(pred, truth, c):

@@ -115,6 +115,31 @@ def test_quantify_command_writes_stats_particles_and_report(phantom, tmp_path):
     assert not (tmp_path / "b").exists()
 
 
+def test_a_report_replaces_an_earlier_one_whole_and_nothing_else(phantom, tmp_path):
+    """A rerun without meshes leaves no meshes of the earlier run; a file or a folder of other
+    files is refused in one line before any work."""
+    from conftest import run_catseg3d
+
+    from catseg3d.io import Volume, write_nifti
+
+    write_nifti(Volume(phantom, SPACING), tmp_path / "labels.nii.gz")
+    out = tmp_path / "q"
+    assert run_catseg3d("quantify", tmp_path / "labels.nii.gz", "--out", out, "--meshes", "ply").returncode == 0
+    assert (out / "alumina.ply").is_file() and (out / "pt.ply").is_file()
+    assert run_catseg3d("quantify", tmp_path / "labels.nii.gz", "--out", out).returncode == 0
+    assert sorted(p.name for p in out.iterdir()) == ["orthoslices.png", "particles.csv", "pt_diameters.png",
+                                                     "render.png", "report.md", "stats.json"]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    for target, problem in ((tmp_path / "labels.nii.gz", "exists and is not a folder"),
+                            (tmp_path / "mine", "holds files that are not a quantify report (notes.txt); give a new "
+                                                "or empty folder")):
+        result = run_catseg3d("quantify", tmp_path / "labels.nii.gz", "--out", target)
+        assert result.returncode == 2 and result.stderr == f"catseg3d: error: {target}: {problem}\n"
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.nii.gz", "mine", "q"]  # no partial folder
+
+
 def test_meshes_are_in_nm_and_close_the_particles(phantom, tmp_path):
     import meshio
 

@@ -92,6 +92,14 @@ def test_an_input_far_coarser_than_the_model_is_refused_not_blown_up(tmp_path, c
     assert len(error.splitlines()) == 1 and "--no-resample" in error and not out.exists()
     assert main(["segment", str(tmp_path / "coarse.nii.gz"), str(out), "--model", str(bundle), "--no-resample"]) == 0
     assert read_nifti(out).array.shape == image.shape
+    # tri-planar: a plane too coarse is refused before any plane runs, though the first is fine
+    write_nifti(Volume(image, (0.5, 0.24, 0.12)), tmp_path / "aniso.nii.gz")
+    capsys.readouterr()
+    assert main(["segment", str(tmp_path / "aniso.nii.gz"), str(tmp_path / "tri.nii.gz"), "--model", str(bundle),
+                 "--planes", "xy,xz,yz"]) == 2
+    captured = capsys.readouterr()
+    assert len(captured.err.splitlines()) == 1 and "pixel size 0.5 x 0.12 nm is 4.17x" in captured.err
+    assert captured.out == "" and not (tmp_path / "tri.nii.gz").exists()
 
 
 def test_real_patches_at_a_coarser_pixel_size_score_as_at_the_native_one(genc_prepared, tmp_path):

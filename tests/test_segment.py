@@ -630,3 +630,45 @@ def test_tilt_series_points_at_reconstruct(bundle2d, tmp_path, capsys):
     assert run_cli(HAADF_DM3, out, "--model", bundle2d) == 2
     assert "catseg3d reconstruct" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_terminated_segment_leaves_nothing_behind(bundle2d, tmp_path):
+    """SIGTERM (kill, timeout, a batch scheduler) mid-way: exit 130, one line on stderr, no output
+    and no part files (as for Ctrl-C)."""
+    import signal
+    import time
+
+    rng = np.random.default_rng(0)
+    source = write_nifti(Volume(rng.random((400, 128, 128), dtype=np.float32), (0.12, 0.12, 0.12)),
+                         tmp_path / "tomo.nii")
+    out = tmp_path / "labels.nii.gz"
+    process = subprocess.Popen([sys.executable, "-m", "catseg3d", "segment", str(source), str(out), "--model",
+                                str(bundle2d), "--slab", "1", "--tta", "--probabilities", str(tmp_path / "p.nii.gz")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".labels.nii.gz.*.parts/labels.0000")) and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.02)
+    time.sleep(0.5)  # well into the slabs
+    assert process.poll() is None, "segment finished before it could be interrupted: give it more slices"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "catseg3d: segment: interrupted"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tomo.nii"]  # no labels, probabilities or parts
+
+
+def test_an_output_that_is_the_input_is_refused(bundle2d, volume, tmp_path, capsys):
+    source = write_nifti(volume, tmp_path / "tomo.nii.gz")
+    before = source.read_bytes()
+    (tmp_path / "link").mkdir()
+    for output in (source, tmp_path / "link" / ".." / "tomo.nii.gz"):
+        for command in (["segment", str(source), str(output), "--model", str(bundle2d)],
+                        ["segment", str(source), str(tmp_path / "l.nii.gz"), "--model", str(bundle2d),
+                         "--probabilities", str(output)],
+                        ["convert", str(source), str(output)],
+                        ["label-slices", str(source), str(output), "--z", "1"]):
+            assert main(command) == 2
+            error = capsys.readouterr().err
+            assert error.count("\n") == 1 and "is also an input" in error, (command, error)
+    assert source.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["link", "tomo.nii.gz"]

@@ -80,7 +80,7 @@ def test_keep_boxes_labels_a_tenth_in_boxes_of_every_class():
         keep_boxes(np.full((8, 8), UNLABELLED, np.uint8))
 
 
-def test_label_slices_keeps_the_labels_geometry(tmp_path):
+def test_label_slices_keeps_the_labels_geometry(tmp_path, capsys):
     """The labels-to-correct overlay their image in a viewer: same affine (position, orientation)."""
     import nibabel as nib
 
@@ -95,3 +95,11 @@ def test_label_slices_keeps_the_labels_geometry(tmp_path):
     kept = np.asarray(written.dataobj).T
     np.testing.assert_array_equal(kept[2], labels[2])
     assert (np.delete(kept, 2, axis=0) == 255).all()
+    # a 2D label image has no slices to choose; float values are no labels
+    nib.save(nib.Nifti1Image(labels[0].T, affine), tmp_path / "flat.nii.gz")
+    nib.save(nib.Nifti1Image(labels.T.astype(np.float32), affine), tmp_path / "float.nii.gz")
+    for name, problem in (("flat", "slices are chosen from a 3D label volume, got a 2D image of shape (8, 10)"),
+                          ("float", "expected integer labels, got float32 values")):
+        assert main(["label-slices", str(tmp_path / f"{name}.nii.gz"), str(tmp_path / "out.nii.gz"), "--z", "0"]) == 2
+        assert capsys.readouterr().err.startswith(f"catseg3d: error: {tmp_path / name}.nii.gz: {problem}")
+    assert not (tmp_path / "out.nii.gz").exists()

@@ -7,7 +7,9 @@ status 2, and no output file.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +22,7 @@ def convert_command(args: argparse.Namespace) -> None:
     from catseg3d.io import read_volume, write_nifti
     from catseg3d.io.nifti import check_nifti_output
 
-    check_nifti_output(args.output)  # before the (possibly long) read
+    check_nifti_output(args.output, inputs=[args.input])  # before the (possibly long) read
     volume = read_volume(args.input, spacing=args.spacing)
     write_nifti(volume, args.output)
     print(f"{args.output}: {volume.array.shape} {volume.array.dtype}, spacing {volume.spacing} nm")
@@ -150,7 +152,7 @@ def reconstruct_command(args: argparse.Namespace) -> None:
     from catseg3d.io.tilt import load_tilt_series
     from catseg3d.tomography import reconstruct_tilt_series
 
-    check_nifti_output(args.output)
+    check_nifti_output(args.output, inputs=[p for p in (args.tilt_series, args.angles) if p is not None])
     series = load_tilt_series(args.tilt_series, args.angles, args.spacing)
     try:
         volume = reconstruct_tilt_series(series.projections, series.angles, args.method, args.iterations,
@@ -194,11 +196,13 @@ def label_slices_command(args: argparse.Namespace) -> None:
     from catseg3d.io.labels import keep_slices
     from catseg3d.io.nifti import check_nifti_output
 
-    check_nifti_output(args.output)
+    check_nifti_output(args.output, inputs=[args.labels])
     labels = read_volume(args.labels, fallback_spacing=args.spacing)
-    if labels.array.ndim != 3 or labels.array.dtype.kind not in "iub":
-        raise InputError(args.labels, f"expected an integer label volume, got {labels.array.dtype} of shape "
-                                      f"{labels.array.shape}")
+    if labels.array.ndim != 3:
+        raise InputError(args.labels, f"slices are chosen from a 3D label volume, got a {labels.array.ndim}D image of "
+                                      f"shape {labels.array.shape} (correct a 2D label image as it is)")
+    if labels.array.dtype.kind not in "iub":
+        raise InputError(args.labels, f"expected integer labels, got {labels.array.dtype} values")
     try:
         kept = keep_slices(labels.array, {0: args.z or [], 1: args.y or [], 2: args.x or []})
     except ValueError as error:
@@ -415,15 +419,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum, frame) -> None:
+    """SIGTERM (kill, timeout, a batch scheduler) ends the command as Ctrl-C does: the work's
+    cleanup runs (no partial output, no part files left)."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from catseg3d.io.errors import InputError
 
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     try:
         args.func(args)
     except (InputError, OSError) as error:  # bad input, or a file system that refuses (full, read-only)
         print(f"catseg3d: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"catseg3d: {args.command}: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

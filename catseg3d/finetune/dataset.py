@@ -167,7 +167,8 @@ def prepare_finetune_dataset(images: Sequence[Volume], labels: Sequence[Volume],
         if image.array.shape != label.array.shape:
             raise InputError(name, f"labels of shape {label.array.shape} for an image of shape {image.array.shape}")
         if not np.allclose(image.spacing, label.spacing, rtol=1e-3):
-            raise InputError(name, f"labels with spacing {label.spacing} nm for an image with spacing {image.spacing} nm")
+            raise InputError(name, f"labels with voxel size {_size(label.spacing)} nm for an image of "
+                                   f"{_size(image.spacing)} nm")
         values = np.unique(label.array)
         bad = [int(v) for v in values if not (v == UNLABELLED or (0 <= v < num_classes and float(v).is_integer()))]
         if bad:
@@ -197,8 +198,10 @@ def prepare_finetune_dataset(images: Sequence[Volume], labels: Sequence[Volume],
     reference = np.asarray(spacings[0])
     for spacing, where in zip(spacings, slices):
         if not np.allclose(spacing, reference, rtol=SPACING_TOLERANCE):
-            raise InputError(names[where.pair], f"slices of pixel sizes {tuple(reference)} and {spacing} nm: label "
-                                                "slices of one plane, or resample the volume to isotropic voxels")
+            raise InputError(names[where.pair], f"labelled slices of pixel size {_size(reference)} nm and "
+                                                f"{_size(spacing)} nm: "
+                                                "fine-tuning takes slices of one pixel size (images of one voxel "
+                                                "size; in an anisotropic volume, slices of one plane)")
     items = [_padded(image, label, crop_size, size_multiple) for image, label in items]
     held = _holdout_blocks([label for _, label in items], block, holdout, seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -225,6 +228,11 @@ def prepare_finetune_dataset(images: Sequence[Volume], labels: Sequence[Volume],
     write_datalist(datalist, folder / "datalist.json")
     write_json(folder / FINETUNE_RECORD, record_of(data, names))
     return data
+
+
+def _size(spacing: Sequence[float]) -> str:
+    """A voxel size for messages: ``0.3 x 0.3`` (4 significant digits, no float32 tails)."""
+    return " x ".join(f"{float(v):.4g}" for v in spacing)
 
 
 def _padded(image: np.ndarray, label: np.ndarray, size: int, multiple: int) -> tuple[np.ndarray, np.ndarray]:

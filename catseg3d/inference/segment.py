@@ -170,7 +170,8 @@ def resampling_note(predictor: Predictor, spacing: tuple[float, ...], planes: tu
         grids = [spacing if model.spatial_dims == 3 else spacing[-2:]]
     else:
         grids = [in_plane_spacing(spacing, plane) for plane in planes]
-    if all(predictor.scale_for(grid) is None for grid in grids):
+    scales = [predictor.scale_for(grid) for grid in grids]  # every plane checked, not only up to the first resampled
+    if all(scale is None for scale in scales):
         return None
     sizes = ", ".join(" x ".join(f"{s:g}" for s in grid) for grid in grids)
     return (f"resampling {sizes} nm to the model's {' x '.join(f'{s:g}' for s in model.spacing_nm)} nm before the "
@@ -353,9 +354,9 @@ def segment(input_path: str | Path, output_path: str | Path, predictor: Predicto
     started = time.perf_counter()
     rank, world = distributed_rank_world()
     output_path = Path(output_path)
-    check_nifti_output(output_path)
+    check_nifti_output(output_path, inputs=[input_path])
     if probabilities_path is not None:
-        check_nifti_output(probabilities_path)
+        check_nifti_output(probabilities_path, inputs=[input_path])
         probabilities_path = Path(probabilities_path)
         if probabilities_path.resolve() == output_path.resolve():
             raise InputError(output_path, "the probabilities need a file of their own")

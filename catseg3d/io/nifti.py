@@ -38,11 +38,12 @@ def nifti_suffix(path: str | os.PathLike) -> str:
     return next((s for s in (".nii.gz", ".nii") if name.endswith(s)), "")
 
 
-def check_nifti_output(path: str | os.PathLike) -> str:
-    """The NIfTI suffix of an output path whose folder exists.
+def check_nifti_output(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = ()) -> str:
+    """The NIfTI suffix of an output path whose folder exists and that is none of ``inputs``.
 
     Raises:
-        InputError: wrong suffix or missing folder.
+        InputError: wrong suffix, missing folder, or the output is one of the inputs (it would
+            be overwritten).
     """
     path = Path(path)
     suffix = nifti_suffix(path)
@@ -50,6 +51,9 @@ def check_nifti_output(path: str | os.PathLike) -> str:
         raise InputError(path, "output must end in .nii or .nii.gz")
     if not path.parent.is_dir():
         raise InputError(path, f"output folder {path.parent} does not exist")
+    for other in map(Path, inputs):
+        if path.resolve() == other.resolve() or (path.exists() and other.exists() and os.path.samefile(path, other)):
+            raise InputError(path, "is also an input of this command; write the output to another file")
     return suffix
 
 

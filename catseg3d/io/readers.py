@@ -42,7 +42,7 @@ MRC_SUFFIXES = (".mrc", ".rec", ".st", ".ali", ".map")
 SITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
 # ImageJ calibration units (compared in lower case) -> nm
 NM_PER_IMAGEJ_UNIT = {"nm": 1.0, "nanometer": 1.0, "micron": 1e3, "um": 1e3, "\u00b5m": 1e3,
-                      "\\u00b5m": 1e3, "a": 0.1, "\u00e5": 0.1, "angstrom": 0.1}
+                      "\\u00b5m": 1e3, "a": 0.1, "\u00e5": 0.1, "\\u00c5": 0.1, "\\u00e5": 0.1, "angstrom": 0.1}
 
 
 def natural_key(name: str) -> list:

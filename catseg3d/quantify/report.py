@@ -6,11 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from catseg3d.io.atomic import write_text
+from catseg3d.io.errors import InputError
 from catseg3d.io.genc2022 import CLASS_NAMES
 from catseg3d.io.jsonfile import write_json
 from catseg3d.io.volume import Volume
@@ -179,13 +182,54 @@ def write_quantification(labels: Volume, out_dir: str | os.PathLike, min_voxels:
     With ``mesh_format`` (``"ply"``, ``"stl"``, ``"vtk"``, ...) and a 3D map, also ``alumina.FMT``
     and ``pt.FMT``: smoothed surface meshes in nm for ParaView (a class with no voxels gets none).
 
+    The report replaces an earlier one in ``out_dir`` whole (no file of it is left beside the
+    new one); it is written into a hidden folder beside ``out_dir`` first, so an interrupted run
+    leaves the earlier report as it was.
+
     Raises:
         ValueError: a reference of another shape or spacing.
+        InputError: ``out_dir`` is a file, or a folder holding files other than a report's.
     """
     if reference is not None:
         check_reference(labels, reference)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_report_folder(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        stats = _write_report(labels, work, min_voxels, mesh_format, image, open_pore_radius_nm, reference)
+        if out.is_dir():
+            shutil.rmtree(out)
+        work.rename(out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return stats
+
+
+REPORT_FILES = ("stats.json", "particles.csv", "report.md", "pt_diameters.png", "orthoslices.png", "render.png")
+MESH_STEMS = ("alumina", "pt")
+
+
+def check_report_folder(out: Path) -> None:
+    """Refuse an output that is a file, or a folder holding anything but a report's files.
+
+    Raises:
+        InputError: as above.
+    """
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "exists and is not a folder")
+    if out.is_dir():
+        foreign = sorted(p.name for p in out.iterdir()
+                         if not (p.is_file() and (p.name in REPORT_FILES or p.stem in MESH_STEMS)))
+        if foreign:
+            raise InputError(out, f"holds files that are not a quantify report ({', '.join(foreign[:3])}); "
+                                  "give a new or empty folder")
+
+
+def _write_report(labels: Volume, out: Path, min_voxels: int, mesh_format: str | None, image: Volume | None,
+                  open_pore_radius_nm: float, reference: Volume | None) -> dict:
+    """The files of :func:`write_quantification`, into the existing folder ``out``."""
     stats, particles = quantify_labels(labels, min_voxels, open_pore_radius_nm)
     if reference is not None:
         reference_stats, _ = quantify_labels(reference, min_voxels, open_pore_radius_nm)
