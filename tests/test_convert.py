@@ -115,6 +115,51 @@ def test_nifti_in_micron_comes_out_in_nm(tmp_path):
     check_nifti(convert(tmp_path, tmp_path / "in.nii"), volume, (0.36, 0.24, 0.12))
 
 
+def test_nifti_saved_again_by_itk_keeps_its_nanometres(tmp_path):
+    """ITK (SimpleITK, ITK-SNAP, 3D Slicer) writes the unit code mm over catseg3d's numbers; the
+    description it keeps says they are nm."""
+    volume = ramp((3, 4, 5), np.int16)
+    image = nib.Nifti1Image(np.transpose(volume), np.diag([0.12, 0.24, 0.36, 1.0]))
+    nib.save(image, tmp_path / "in.nii")
+    ours = convert(tmp_path, tmp_path / "in.nii")
+    sitk.WriteImage(sitk.ReadImage(str(ours)), str(tmp_path / "itk.nii.gz"))
+    assert nib.load(tmp_path / "itk.nii.gz").header.get_xyzt_units()[0] == "mm"
+    saved = read_volume(tmp_path / "itk.nii.gz")
+    np.testing.assert_array_equal(saved.array, volume)
+    assert saved.spacing == (0.36, 0.24, 0.12)
+
+
+def test_uncalibrated_nifti_asks_for_the_voxel_size(tmp_path):
+    """pixdim 1 with the unit unknown is nibabel's default header, not a 1 nm voxel."""
+    volume = ramp((3, 4, 5), np.int16)
+    nib.save(nib.Nifti1Image(np.transpose(volume), np.eye(4)), tmp_path / "plain.nii.gz")
+    result = run_cli("convert", tmp_path / "plain.nii.gz", tmp_path / "out.nii.gz")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"catseg3d: error: {tmp_path / 'plain.nii.gz'}: the file holds no voxel size; "
+                                     "pass --spacing NM")
+    check_nifti(convert(tmp_path, tmp_path / "plain.nii.gz", "--spacing", "0.12"), volume, (0.12, 0.12, 0.12))
+    labels = read_volume(tmp_path / "plain.nii.gz", companion_of=(0.5, 0.25, 0.12))
+    assert labels.spacing == (0.5, 0.25, 0.12)
+
+
+@pytest.mark.parametrize("unit", ["mm", "micron", "meter"])
+def test_labels_saved_in_another_unit_take_their_images_voxel_size(tmp_path, unit):
+    """A label file an editor saved with the image's numbers under the unit code mm (or another)
+    belongs to its image; the same numbers under "unknown" with a different size do not."""
+    labels = ramp((3, 4, 5), np.uint8)
+    image = nib.Nifti1Image(np.transpose(labels), np.diag([0.12, 0.24, 0.36, 1.0]))
+    image.header.set_xyzt_units(xyz=unit)
+    nib.save(image, tmp_path / "labels.nii.gz")
+    factor = {"mm": 1e6, "micron": 1e3, "meter": 1e9}[unit]
+    assert read_volume(tmp_path / "labels.nii.gz").spacing == pytest.approx((0.36 * factor, 0.24 * factor, 0.12 * factor))
+    read = read_volume(tmp_path / "labels.nii.gz", companion_of=(0.36, 0.24, 0.12))
+    assert read.spacing == (0.36, 0.24, 0.12)
+    np.testing.assert_allclose(read.affine, np.diag([0.12, 0.24, 0.36, 1.0]))
+    np.testing.assert_array_equal(read.array, labels)
+    other = read_volume(tmp_path / "labels.nii.gz", companion_of=(0.36, 0.24, 0.24))  # not one unit apart
+    assert other.spacing == pytest.approx((0.36 * factor, 0.24 * factor, 0.12 * factor))
+
+
 @pytest.mark.parametrize("suffix", [".nrrd", ".mha"])
 def test_simpleitk_formats(tmp_path, suffix):
     volume = ramp((3, 4, 5), np.float32)

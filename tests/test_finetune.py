@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import nibabel as nib
 import numpy as np
 import pytest
 from conftest import REPO, run_bundle
@@ -110,8 +111,16 @@ def finetuned(tmp_path_factory):
     write_nifti(image, root / "image.nii.gz")
     write_nifti(labels, root / "truth.nii.gz")
     write_nifti(labels, root / "segmented.nii.gz")  # stands for segment's labels, corrected
-    assert main(["label-slices", str(root / "segmented.nii.gz"), str(root / "labels.nii.gz"), "--z", "3", "12",
+    assert main(["label-slices", str(root / "segmented.nii.gz"), str(root / "corrected.nii.gz"), "--z", "3", "12",
                  "--x", "24"]) == 0
+    # saved again as ITK-SNAP saves a segmentation: ITK's NIfTI writer, unit code mm, no description
+    import SimpleITK as sitk
+
+    corrected = sitk.ReadImage(str(root / "corrected.nii.gz"))
+    for key in corrected.GetMetaDataKeys():
+        corrected.EraseMetaData(key)
+    sitk.WriteImage(corrected, str(root / "labels.nii.gz"))
+    assert nib.load(root / "labels.nii.gz").header.get_xyzt_units()[0] == "mm"
     from catseg3d.finetune import finetune
 
     result = finetune([root / "image.nii.gz"], [root / "labels.nii.gz"], root / "out", model=parent, minutes=10,

@@ -80,7 +80,7 @@ def finetune(images: Sequence[str | os.PathLike], labels: Sequence[str | os.Path
     dataset = out / DATASET_FOLDER
     if not resume:
         image_volumes = [read_volume(path, fallback_spacing=spacing) for path in images]
-        label_volumes = [read_volume(path, fallback_spacing=image.spacing) for path, image in zip(labels, image_volumes)]
+        label_volumes = [read_volume(path, companion_of=image.spacing) for path, image in zip(labels, image_volumes)]
         crop = (overrides or {}).get("crop_size", [256, 256])
         data = prepare_finetune_dataset(image_volumes, label_volumes, [str(p) for p in labels], dataset,
                                         parent.intensity, len(class_names), intensity, crop_size=max(crop),

@@ -80,6 +80,7 @@ def image_spacing_nm(dataset_dir: str | os.PathLike, filename: str = DATALIST_NA
 
     Raises:
         DatalistNotFound: no such datalist.
+        InputError: the image is uncalibrated (no voxel size: a model's pixel size must be known).
     """
     import nibabel as nib
 
@@ -87,7 +88,11 @@ def image_spacing_nm(dataset_dir: str | os.PathLike, filename: str = DATALIST_NA
 
     first = load_datalist(dataset_dir, "training", filename)[0]["image"]
     image = nib.load(first)
-    return nifti_spacing_nm(image.header, len(nifti_spatial_shape(image.shape)))
+    spacing = nifti_spacing_nm(image.header, len(nifti_spatial_shape(image.shape)))
+    if spacing is None:
+        raise InputError(first, "the file holds no voxel size (pixdim 1, unit unknown); write it with "
+                                "catseg3d convert --spacing NM")
+    return spacing
 
 
 def fold_datalist_name(fold: int) -> str:

@@ -5,7 +5,11 @@ Conventions (every NIfTI file catseg3d writes follows them):
 * **Units.** ``pixdim`` holds the voxel size in **nanometres** and the header's spatial unit is
   left "unknown" (NIfTI has no nanometre code), with ``descrip = "catseg3d spacing_unit=nm"``.
   nibabel, SimpleITK, ITK-SNAP and MONAI therefore all see the number 0.12 for a 0.12 nm voxel.
-  Reading a file whose header says metre, mm or micron converts to nanometres.
+  Reading a file whose header says metre, mm or micron converts to nanometres, except in a file
+  that carries catseg3d's ``descrip``: ITK-based tools (ITK-SNAP, 3D Slicer, SimpleITK) rewrite the
+  unit code to mm when they save a file they read, and keep the ``descrip``. A file of another
+  tool with the unit "unknown" is read in nm, unless every spatial ``pixdim`` is 1: that is the
+  default of an uncalibrated header (``nib.Nifti1Image(array, np.eye(4))``), read as no voxel size.
 * **Axes.** A numpy ``(z, y, x)`` array is stored with NIfTI axes ``(i, j, k) = (x, y, z)``, the
   layout viewers and SimpleITK expect: ``sitk.GetArrayFromImage(sitk.ReadImage(f))`` returns the
   original ``(z, y, x)`` array. A 2D ``(y, x)`` image is stored as ``(x, y)``. MONAI's
@@ -166,7 +170,7 @@ class NiftiZYX:
 
 
 def open_nifti(path: str | os.PathLike, keep_file_open: bool = False
-               ) -> tuple[NiftiZYX, int, tuple[float, ...], nib.Nifti1Header]:
+               ) -> tuple[NiftiZYX, int, tuple[float, ...] | None, nib.Nifti1Header]:
     """Open a NIfTI file without reading its data: the one NIfTI reader, behind both
     :func:`read_nifti` and :func:`catseg3d.io.slabs.open_slabs`.
 
@@ -174,7 +178,8 @@ def open_nifti(path: str | os.PathLike, keep_file_open: bool = False
 
     Returns:
         ``(data, ndim, spacing, header)``: the data in ``(z, y, x)`` order (``(1, y, x)`` for a 2D
-        image), 2 or 3, the voxel size in nm (numpy order, ``ndim`` values) and the header.
+        image), 2 or 3, the voxel size in nm (numpy order, ``ndim`` values; None for an
+        uncalibrated file, :func:`nm_per_unit`) and the header.
 
     Raises:
         InputError: the file cannot be read, is shorter than its header says (``.nii``), or has
@@ -202,21 +207,41 @@ def read_nifti(path: str | os.PathLike) -> Volume:
     Trailing singleton axes (a 2D image stored as ``(x, y, 1)``) are dropped.
 
     Raises:
-        InputError: see :func:`open_nifti`; also a file whose data is cut short.
+        InputError: see :func:`open_nifti`; also a file whose data is cut short, or an
+            uncalibrated one (:func:`nm_per_unit`).
     """
     data, ndim, spacing, header = open_nifti(path)
+    if spacing is None:
+        raise InputError(path, "the file holds no voxel size (pixdim 1, unit unknown); pass --spacing NM")
+    return placed_volume(nifti_array(data, ndim), spacing, nifti_affine_nm(header))
+
+
+def nifti_array(data: NiftiZYX, ndim: int) -> np.ndarray:
+    """All of an opened NIfTI file's data: ``(z, y, x)``, or ``(y, x)`` where ``ndim`` is 2."""
     array = data[0:data.shape[0]]
-    array = np.ascontiguousarray(array[0] if ndim == 2 else array)
-    return placed_volume(array, spacing, nifti_affine_nm(header))
+    return np.ascontiguousarray(array[0] if ndim == 2 else array)
+
+
+def nm_per_unit(header: nib.Nifti1Header, ndim: int) -> float | None:
+    """Nanometres per unit of the header's ``pixdim`` and affine, by the conventions above; None
+    for an uncalibrated header (unit "unknown", every spatial ``pixdim`` of the ``ndim`` axes 1,
+    not written by catseg3d)."""
+    if DESCRIPTION in bytes(np.asarray(header["descrip"]).tobytes()):
+        return 1.0
+    unit = header.get_xyzt_units()[0]
+    if unit == "unknown" and all(float(z) == 1.0 for z in header.get_zooms()[:ndim]):
+        return None
+    return NM_PER_UNIT.get(unit, 1.0)
 
 
 def nifti_affine_nm(header: nib.Nifti1Header) -> np.ndarray | None:
     """The header's voxel-to-world affine (sform, else qform) with positions in nm; None where the
-    file sets neither (its voxels are then placed by ``pixdim`` alone)."""
-    if not (header["sform_code"] > 0 or header["qform_code"] > 0):
+    file sets neither (its voxels are then placed by ``pixdim`` alone) or is uncalibrated."""
+    scale = nm_per_unit(header, min(3, len(nifti_spatial_shape(header.get_data_shape()))))
+    if scale is None or not (header["sform_code"] > 0 or header["qform_code"] > 0):
         return None
     affine = header.get_best_affine().astype(np.float64)
-    affine[:3] *= NM_PER_UNIT.get(header.get_xyzt_units()[0], 1.0)
+    affine[:3] *= scale
     return affine
 
 
@@ -225,19 +250,33 @@ def loaded_spacing_nm(image, ndim: int) -> tuple[float, ...]:
     from NIfTI by ``LoadImage`` (channel first, spatial axes in NIfTI order ``(x, y[, z])``).
 
     The spacing is that of the tensor's current affine (``image.pixdim``, NIfTI order), in the unit
-    of the file's header, which MONAI keeps as ``meta["xyzt_units"]``: metre, mm and micron are
-    converted to nm; "unknown" (what catseg3d writes) and a missing code are taken as nm. Of a
-    batched MetaTensor, the first item's.
+    the file's header gives by the conventions above (:func:`nm_per_unit`; MONAI keeps no
+    ``descrip``, so the header is read again from ``meta["filename_or_obj"]`` where that is a NIfTI
+    file; otherwise ``meta["xyzt_units"]`` decides and "unknown" or no code is nm). Of a batched
+    MetaTensor, the first item's.
+
+    Raises:
+        ValueError: the file is uncalibrated (see :func:`nm_per_unit`).
     """
-    code = int(np.asarray(image.meta.get("xyzt_units", 0)).ravel()[0]) & 0x07
-    scale = NM_PER_UNIT.get(nib.nifti1.unit_codes.label.get(code, "unknown"), 1.0)
+    source = image.meta.get("filename_or_obj")
+    source = source[0] if isinstance(source, (list, tuple)) and source else source
+    if isinstance(source, (str, os.PathLike)) and nifti_suffix(source) and Path(source).is_file():
+        scale = nm_per_unit(nib.load(str(source)).header, ndim)
+        if scale is None:
+            raise ValueError(f"{source}: the file holds no voxel size (pixdim 1, unit unknown)")
+    else:
+        code = int(np.asarray(image.meta.get("xyzt_units", 0)).ravel()[0]) & 0x07
+        scale = NM_PER_UNIT.get(nib.nifti1.unit_codes.label.get(code, "unknown"), 1.0)
     pixdim = image.pixdim[0] if isinstance(image.pixdim, list) else image.pixdim  # a batch: its first item
     spacing = [float(s) for s in pixdim[:ndim].tolist()]
     return spacing_from_monai(float(f"{exact_decimal(z) * scale:.12g}") for z in spacing)
 
 
-def nifti_spacing_nm(header: nib.Nifti1Header, ndim: int) -> tuple[float, ...]:
-    """Voxel size in nm of the first ``ndim`` axes, in numpy order (``(z, y, x)`` or ``(y, x)``)."""
-    scale = NM_PER_UNIT.get(header.get_xyzt_units()[0], 1.0)
+def nifti_spacing_nm(header: nib.Nifti1Header, ndim: int) -> tuple[float, ...] | None:
+    """Voxel size in nm of the first ``ndim`` axes, in numpy order (``(z, y, x)`` or ``(y, x)``);
+    None for an uncalibrated header (:func:`nm_per_unit`)."""
+    scale = nm_per_unit(header, ndim)
+    if scale is None:
+        return None
     spacing_xyz = [float(f"{exact_decimal(z) * scale:.12g}") for z in header.get_zooms()[:ndim]]
     return spacing_from_monai(spacing_xyz)
