@@ -127,6 +127,12 @@ def test_nifti_saved_again_by_itk_keeps_its_nanometres(tmp_path):
     saved = read_volume(tmp_path / "itk.nii.gz")
     np.testing.assert_array_equal(saved.array, volume)
     assert saved.spacing == (0.36, 0.24, 0.12)
+    # the bundle workflows load through MONAI, which keeps no description: the same size there
+    from monai.transforms import LoadImage
+
+    from catseg3d.io.nifti import loaded_spacing_nm
+
+    assert loaded_spacing_nm(LoadImage(image_only=True)(str(tmp_path / "itk.nii.gz")), 3) == (0.36, 0.24, 0.12)
 
 
 def test_uncalibrated_nifti_asks_for_the_voxel_size(tmp_path):
@@ -140,6 +146,12 @@ def test_uncalibrated_nifti_asks_for_the_voxel_size(tmp_path):
     check_nifti(convert(tmp_path, tmp_path / "plain.nii.gz", "--spacing", "0.12"), volume, (0.12, 0.12, 0.12))
     labels = read_volume(tmp_path / "plain.nii.gz", companion_of=(0.5, 0.25, 0.12))
     assert labels.spacing == (0.5, 0.25, 0.12)
+    from monai.transforms import LoadImage
+
+    from catseg3d.io.nifti import loaded_spacing_nm
+
+    with pytest.raises(ValueError, match="plain.nii.gz: the file holds no voxel size"):
+        loaded_spacing_nm(LoadImage(image_only=True)(str(tmp_path / "plain.nii.gz")), 3)
 
 
 @pytest.mark.parametrize("unit", ["mm", "micron", "meter"])

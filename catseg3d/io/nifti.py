@@ -256,14 +256,15 @@ def loaded_spacing_nm(image, ndim: int) -> tuple[float, ...]:
     MetaTensor, the first item's.
 
     Raises:
-        ValueError: the file is uncalibrated (see :func:`nm_per_unit`).
+        InputError: the file is uncalibrated (see :func:`nm_per_unit`).
     """
     source = image.meta.get("filename_or_obj")
     source = source[0] if isinstance(source, (list, tuple)) and source else source
     if isinstance(source, (str, os.PathLike)) and nifti_suffix(source) and Path(source).is_file():
         scale = nm_per_unit(nib.load(str(source)).header, ndim)
         if scale is None:
-            raise ValueError(f"{source}: the file holds no voxel size (pixdim 1, unit unknown)")
+            raise InputError(source, "the file holds no voxel size (pixdim 1, unit unknown); write it with "
+                                     "catseg3d convert --spacing NM")
     else:
         code = int(np.asarray(image.meta.get("xyzt_units", 0)).ravel()[0]) & 0x07
         scale = NM_PER_UNIT.get(nib.nifti1.unit_codes.label.get(code, "unknown"), 1.0)
