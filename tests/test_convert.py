@@ -144,7 +144,7 @@ def test_uncalibrated_nifti_asks_for_the_voxel_size(tmp_path):
     assert result.stderr.strip() == (f"catseg3d: error: {tmp_path / 'plain.nii.gz'}: the file holds no voxel size; "
                                      "pass --spacing NM")
     check_nifti(convert(tmp_path, tmp_path / "plain.nii.gz", "--spacing", "0.12"), volume, (0.12, 0.12, 0.12))
-    labels = read_volume(tmp_path / "plain.nii.gz", companion_of=(0.5, 0.25, 0.12))
+    labels = read_volume(tmp_path / "plain.nii.gz", fallback_spacing=(0.5, 0.25, 0.12))  # labels beside an image
     assert labels.spacing == (0.5, 0.25, 0.12)
     from monai.transforms import LoadImage
 
@@ -155,21 +155,27 @@ def test_uncalibrated_nifti_asks_for_the_voxel_size(tmp_path):
 
 
 @pytest.mark.parametrize("unit", ["mm", "micron", "meter"])
-def test_labels_saved_in_another_unit_take_their_images_voxel_size(tmp_path, unit):
+def test_labels_saved_in_another_unit_agree_with_their_image(tmp_path, unit):
     """A label file an editor saved with the image's numbers under the unit code mm (or another)
-    belongs to its image; the same numbers under "unknown" with a different size do not."""
+    takes the image's voxel size, in either order; sizes that are not one unit apart stay."""
+    from catseg3d.io.volume import Volume, agree_on_units
+
     labels = ramp((3, 4, 5), np.uint8)
     image = nib.Nifti1Image(np.transpose(labels), np.diag([0.12, 0.24, 0.36, 1.0]))
     image.header.set_xyzt_units(xyz=unit)
     nib.save(image, tmp_path / "labels.nii.gz")
     factor = {"mm": 1e6, "micron": 1e3, "meter": 1e9}[unit]
-    assert read_volume(tmp_path / "labels.nii.gz").spacing == pytest.approx((0.36 * factor, 0.24 * factor, 0.12 * factor))
-    read = read_volume(tmp_path / "labels.nii.gz", companion_of=(0.36, 0.24, 0.12))
-    assert read.spacing == (0.36, 0.24, 0.12)
-    np.testing.assert_allclose(read.affine, np.diag([0.12, 0.24, 0.36, 1.0]))
-    np.testing.assert_array_equal(read.array, labels)
-    other = read_volume(tmp_path / "labels.nii.gz", companion_of=(0.36, 0.24, 0.24))  # not one unit apart
-    assert other.spacing == pytest.approx((0.36 * factor, 0.24 * factor, 0.12 * factor))
+    saved = read_volume(tmp_path / "labels.nii.gz")
+    assert saved.spacing == pytest.approx((0.36 * factor, 0.24 * factor, 0.12 * factor))
+    tomogram = Volume(labels.astype(np.float32), (0.36, 0.24, 0.12))
+    for agreed_labels, agreed_tomogram in (agree_on_units(saved, tomogram), agree_on_units(tomogram, saved)[::-1]):
+        assert agreed_labels.spacing == (0.36, 0.24, 0.12) and agreed_tomogram is tomogram
+        np.testing.assert_allclose(agreed_labels.affine, np.diag([0.12, 0.24, 0.36, 1.0]))
+        np.testing.assert_array_equal(agreed_labels.array, labels)
+    other = Volume(labels, (0.36, 0.24, 0.24))  # not one unit apart
+    assert agree_on_units(saved, other)[0] is saved
+    smaller = Volume(labels[:, :, :4], (0.36, 0.24, 0.12))  # another shape: not the same image
+    assert agree_on_units(saved, smaller)[0] is saved
 
 
 @pytest.mark.parametrize("suffix", [".nrrd", ".mha"])

@@ -112,6 +112,24 @@ def test_evaluation_requires_matching_spacing_and_names(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
 
 
+def test_truth_corrected_in_an_itk_editor_is_scored_in_nm(tmp_path):
+    """ITK-SNAP saves a corrected label file with the unit code mm over the numbers it read:
+    the truth and catseg3d's prediction then hold 0.12 mm and 0.12 nm, one image in nm."""
+    import SimpleITK as sitk
+
+    pred, truth = labels_2d(2)
+    write_pairs(tmp_path, {"a.nii.gz": (pred, truth)}, (0.12, 0.12))
+    corrected = sitk.ReadImage(str(tmp_path / "truth" / "a.nii.gz"))
+    for key in corrected.GetMetaDataKeys():  # an editor's new file: no catseg3d description
+        corrected.EraseMetaData(key)
+    sitk.WriteImage(corrected, str(tmp_path / "truth" / "a.nii.gz"))
+    result = run_evaluate("--pred", tmp_path / "pred", "--truth", tmp_path / "truth", "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["spacing_nm"] == [0.12, 0.12]
+    assert report["rhd_nm"]["alumina"]["100"]["mean"] == pytest.approx(0.24)  # 2 pixels of 0.12 nm
+
+
 def test_uncalibrated_tiff_truth_takes_spacing_and_shapes_must_match(tmp_path):
     import tifffile
 

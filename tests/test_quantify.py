@@ -102,6 +102,18 @@ def test_quantify_command_writes_stats_particles_and_report(phantom, tmp_path):
     assert len(rows) == 4 and rows[0].startswith("label,voxels,size,diameter_nm")
     report = (tmp_path / "q" / "report.md").read_text()
     assert "Pt particles" in report and "- open pores: 0," in report and "ball of radius 2.5 nm" in report
+    assert "3 Pt particles at a voxel size of 0.25 x 0.12 x 0.12 nm" in result.stdout
+    # the labels corrected and saved by an ITK editor (unit code mm over the nm numbers), beside the image
+    import SimpleITK as sitk
+
+    edited = sitk.ReadImage(str(tmp_path / "labels.nii.gz"))
+    for key in edited.GetMetaDataKeys():
+        edited.EraseMetaData(key)
+    sitk.WriteImage(edited, str(tmp_path / "edited.nii.gz"))
+    result = run_catseg3d("quantify", tmp_path / "edited.nii.gz", "--image", tmp_path / "image.nii.gz",
+                          "--out", tmp_path / "e")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "e" / "stats.json").read_text())["spacing_nm"] == list(SPACING)
     result = run_catseg3d("quantify", tmp_path / "labels.nii.gz", "--out", tmp_path / "n", "--open-pore-radius", "-1")
     assert result.returncode == 2 and "--open-pore-radius" in result.stderr and not (tmp_path / "n").exists()
     for figure in ("orthoslices.png", "pt_diameters.png", "render.png"):

@@ -40,6 +40,7 @@ def evaluate_command(args: argparse.Namespace) -> None:
 
     from catseg3d.io import InputError, read_volume
     from catseg3d.io.confusion_csv import read_confusion_folder
+    from catseg3d.io.volume import agree_on_units
     from catseg3d.io.pairing import pair_by_name
     from catseg3d.metrics import Evaluation, write_report
 
@@ -59,12 +60,12 @@ def evaluate_command(args: argparse.Namespace) -> None:
                       for _, truth_file, image_file in pair_by_name(args.truth, args.images)}
         for name, pred_file, truth_file in pair_by_name(args.pred, args.truth):
             truth = read_volume(truth_file, fallback_spacing=args.spacing)
-            pred = read_volume(pred_file, companion_of=truth.spacing)
+            truth, pred = agree_on_units(truth, read_volume(pred_file, fallback_spacing=truth.spacing))
             if pred.array.shape != truth.array.shape:
                 raise InputError(pred_file, f"shape {pred.array.shape} differs from the truth's {truth.array.shape}")
             if not np.allclose(pred.spacing, truth.spacing, rtol=1e-6):
                 raise InputError(pred_file, f"spacing {pred.spacing} nm differs from the truth's {truth.spacing} nm")
-            image = read_volume(images[name], companion_of=truth.spacing).array if name in images else None
+            image = read_volume(images[name], fallback_spacing=truth.spacing).array if name in images else None
             add = evaluation.add_slices if args.per_slice else evaluation.add
             try:
                 add(name, pred.array, truth.array, truth.spacing, image)
@@ -75,11 +76,11 @@ def evaluate_command(args: argparse.Namespace) -> None:
 
 
 def read_label_map(path: Path, spacing: list[float] | None,
-                   companion_of: tuple[float, ...] | None = None) -> Volume:
+                   fallback_spacing: tuple[float, ...] | None = None) -> Volume:
     """A label map (integers 0, 1, 2) read with :func:`catseg3d.io.read_volume`; InputError otherwise."""
     from catseg3d.io import InputError, read_volume
 
-    labels = read_volume(path, spacing=spacing, companion_of=companion_of)
+    labels = read_volume(path, spacing=spacing, fallback_spacing=fallback_spacing)
     if labels.array.dtype.kind not in "iub" or labels.array.min() < 0 or labels.array.max() > 2:
         raise InputError(path, f"expected integer labels 0, 1, 2, got {labels.array.dtype} values "
                                f"in [{labels.array.min()}, {labels.array.max()}]")
@@ -88,6 +89,7 @@ def read_label_map(path: Path, spacing: list[float] | None,
 
 def quantify_command(args: argparse.Namespace) -> None:
     from catseg3d.io import InputError, read_volume
+    from catseg3d.io.volume import agree_on_units
     from catseg3d.quantify import write_quantification
     from catseg3d.quantify.report import check_reference
 
@@ -97,18 +99,23 @@ def quantify_command(args: argparse.Namespace) -> None:
     labels = read_label_map(args.labels, args.spacing)
     image = reference = None
     if args.image is not None:
-        image = read_volume(args.image, companion_of=labels.spacing)
+        image = read_volume(args.image, fallback_spacing=labels.spacing)
         if image.array.shape != labels.array.shape:
             raise InputError(args.image, f"shape {image.array.shape} differs from the labels' {labels.array.shape}")
     if args.reference is not None:
         reference = read_label_map(args.reference, args.spacing, labels.spacing)
+    agreed = iter(agree_on_units(*(v for v in (labels, image, reference) if v is not None)))
+    labels, image, reference = (None if v is None else next(agreed) for v in (labels, image, reference))
+    if reference is not None:
         try:
             check_reference(labels, reference)
         except ValueError as error:
             raise InputError(args.reference, str(error)) from error
     stats = write_quantification(labels, args.out, min_voxels=args.min_size, mesh_format=args.meshes, image=image,
                                  open_pore_radius_nm=args.open_pore_radius, reference=reference)
-    print(f"{args.out}: {stats['pt']['count']} Pt particles; stats.json, particles.csv, report.md written"
+    size = " x ".join(f"{v:g}" for v in labels.spacing)
+    print(f"{args.out}: {stats['pt']['count']} Pt particles at a voxel size of {size} nm; stats.json, particles.csv, "
+          "report.md written"
           + ("" if reference is None else f" (against {args.reference})"))
 
 

@@ -14,6 +14,7 @@ from catseg3d.finetune.workflow import from_scratch
 from catseg3d.inference.model import default_bundle, load_segmentation_model
 from catseg3d.io.errors import InputError
 from catseg3d.io.readers import read_volume
+from catseg3d.io.volume import agree_on_units
 
 DATASET_FOLDER = "dataset"  # the prepared slices, kept in the output bundle
 
@@ -80,7 +81,9 @@ def finetune(images: Sequence[str | os.PathLike], labels: Sequence[str | os.Path
     dataset = out / DATASET_FOLDER
     if not resume:
         image_volumes = [read_volume(path, fallback_spacing=spacing) for path in images]
-        label_volumes = [read_volume(path, companion_of=image.spacing) for path, image in zip(labels, image_volumes)]
+        pairs = [agree_on_units(image, read_volume(path, fallback_spacing=image.spacing))
+                 for path, image in zip(labels, image_volumes)]
+        image_volumes, label_volumes = [image for image, _ in pairs], [label for _, label in pairs]
         crop = (overrides or {}).get("crop_size", [256, 256])
         data = prepare_finetune_dataset(image_volumes, label_volumes, [str(p) for p in labels], dataset,
                                         parent.intensity, len(class_names), intensity, crop_size=max(crop),

@@ -19,10 +19,7 @@ folder of ``.tif`` slices     as for one TIFF, from the first slice, isotropic
 ============================  ===============================================================
 
 An explicit ``spacing`` always wins. If neither the file nor the caller gives one, reading
-fails rather than guessing, so that physical units can never be lost. A file read as the companion
-of an image (its labels, a prediction) takes the image's voxel size where it holds none, or where
-it holds the image's numbers in a unit 10^3, 10^6 or 10^9 apart: ITK-based editors (ITK-SNAP,
-3D Slicer) save a label file with the NIfTI unit code mm whatever unit the image's numbers meant.
+fails rather than guessing, so that physical units can never be lost.
 """
 
 from __future__ import annotations
@@ -274,19 +271,8 @@ def per_axis(spacing: float | Sequence[float], ndim: int, path) -> tuple[float, 
     return tuple(values)
 
 
-UNIT_RATIOS = (1e3, 1e6, 1e9, 1e-3, 1e-6, 1e-9)  # metre, mm, micron and nm apart
-
-
-def in_another_unit(spacing: Sequence[float], reference: Sequence[float]) -> float | None:
-    """The factor ``spacing / reference`` where it is the same on every axis and one of
-    :data:`UNIT_RATIOS` (the same numbers in another unit), else None."""
-    ratios = np.asarray(spacing, dtype=float) / np.asarray(reference, dtype=float)
-    return next((r for r in UNIT_RATIOS if np.allclose(ratios, r, rtol=1e-4)), None)
-
-
 def read_volume(path: str | os.PathLike, spacing: float | Sequence[float] | None = None,
-                fallback_spacing: float | Sequence[float] | None = None,
-                companion_of: Sequence[float] | None = None) -> Volume:
+                fallback_spacing: float | Sequence[float] | None = None) -> Volume:
     """Read an image, stack or volume in any supported format.
 
     Args:
@@ -294,9 +280,6 @@ def read_volume(path: str | os.PathLike, spacing: float | Sequence[float] | None
         spacing: voxel size in nm overriding the file's: one value (isotropic) or one per array
             axis in ``(z, y, x)`` order.
         fallback_spacing: voxel size in nm (like ``spacing``) used only if the file holds none.
-        companion_of: voxel size in nm (numpy order) of the image this file belongs to (its
-            labels, a prediction): used if the file holds none, or holds the same numbers in
-            another unit (:func:`in_another_unit`); the file's affine is rescaled to match.
 
     Returns:
         A :class:`Volume` with a ``(y, x)`` or ``(z, y, x)`` array and its spacing in nm; the
@@ -328,11 +311,6 @@ def read_volume(path: str | os.PathLike, spacing: float | Sequence[float] | None
                                "slices, MRC/REC, NIfTI, NRRD, MHA, DM3/DM4 or EMD)")
     if spacing is not None:
         file_spacing, affine = per_axis(spacing, array.ndim, path), None  # the file's geometry no longer holds
-    if companion_of is not None and spacing is None and len(companion_of) == array.ndim:
-        factor = None if file_spacing is None else in_another_unit(file_spacing, companion_of)
-        if file_spacing is None or factor is not None:
-            file_spacing = per_axis(companion_of, array.ndim, path)
-            affine = None if affine is None or factor is None else np.diag([*(1 / factor,) * 3, 1.0]) @ affine
     if file_spacing is None and fallback_spacing is not None:
         file_spacing = per_axis(fallback_spacing, array.ndim, path)
     if file_spacing is None:

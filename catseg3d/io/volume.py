@@ -55,6 +55,34 @@ def placed_volume(array: np.ndarray, spacing, affine: np.ndarray | None) -> Volu
         return Volume(array, spacing)
 
 
+UNIT_RATIOS = (1e3, 1e6, 1e9)  # nm, micron, mm and metre apart
+
+
+def agree_on_units(*volumes: Volume) -> list[Volume]:
+    """Volumes of one image (an image, its labels, a prediction) with their voxel sizes in one unit.
+
+    ITK-based editors (ITK-SNAP, 3D Slicer, SimpleITK) save NIfTI with the unit code mm whatever
+    unit the numbers they read meant, so a label file saved there holds its image's 0.12 as
+    0.12 mm. Where volumes of one shape hold the same numbers 10^3, 10^6 or 10^9 apart, the larger
+    sizes are that unit code: every such volume takes the smallest size, its affine rescaled. Any
+    other difference is left for the caller to refuse.
+
+    Returns:
+        The volumes in the order given.
+    """
+    volumes = list(volumes)
+    smallest = min(volumes, key=lambda v: v.spacing[0])
+    for k, volume in enumerate(volumes):
+        if volume.array.shape != smallest.array.shape:
+            continue
+        ratios = np.asarray(volume.spacing) / np.asarray(smallest.spacing)
+        factor = next((r for r in UNIT_RATIOS if np.allclose(ratios, r, rtol=1e-4)), None)
+        if factor is not None:
+            affine = None if volume.affine is None else np.diag([1 / factor] * 3 + [1.0]) @ volume.affine
+            volumes[k] = placed_volume(volume.array, smallest.spacing, affine)
+    return volumes
+
+
 def exact_decimal(value: float) -> float:
     """The shortest decimal that a float32-stored ``value`` came from (float32 0.12 -> 0.12).
 
