@@ -90,12 +90,43 @@ def test_bad_labels_are_refused_with_the_file_named(tmp_path):
                                           r"0.5 x 0.5 x 0.5 nm$"):
         prepare_finetune_dataset([image], [Volume(labels.array, (0.5, 0.5, 0.6))], ["lab.nii"], tmp_path,
                                  IntensityMapping(), 3)
-    # two isotropic volumes of different voxel sizes (float32 tails not shown)
-    other = Volume(image.array, (np.float32(0.3),) * 3)
-    with pytest.raises(InputError, match=r"b.nii: labelled slices of pixel size 0.5 x 0.5 nm and 0.3 x 0.3 nm: "
-                                          r"fine-tuning takes slices of one pixel size"):
+    # two volumes more than 4x apart in voxel size (float32 tails not shown)
+    other = Volume(image.array, (np.float32(0.1),) * 3)
+    with pytest.raises(InputError, match=r"a.nii: labelled slices of pixel size 0.5 x 0.5 nm and 0.1 x 0.1 nm: "
+                                          r"more than 4x apart"):
         prepare_finetune_dataset([image, other], [labels, Volume(labels.array, other.spacing)], ["a.nii", "b.nii"],
                                  tmp_path, IntensityMapping(), 3)
+
+
+def test_slices_of_other_pixel_sizes_are_enlarged_to_the_finest(tmp_path):
+    """Two volumes (0.5 and 0.3 nm) and an anisotropic one labelled in two planes: every slice is
+    trained at 0.3 nm; labels resampled by nearest pixel centre, as numpy computes it."""
+    image, labels = phantom()
+    sparse = keep_slices(labels.array, {0: [5]})
+    fine = Volume(image.array, (0.3,) * 3)
+    data = prepare_finetune_dataset([image, fine], [Volume(sparse, image.spacing), Volume(sparse, fine.spacing)],
+                                    ["a.nii", "b.nii"], tmp_path / "two", IntensityMapping(), 3, crop_size=16,
+                                    size_multiple=1, holdout=0.0)
+    assert data.spacing_nm == (0.3, 0.3) and data.resampled_slices == 1
+    record = json.loads((tmp_path / "two" / FINETUNE_RECORD).read_text())
+    assert record["spacing_nm"] == [0.3, 0.3] and record["resampled_slices"] == 1
+    parts = [read_nifti(f) for f in sorted((tmp_path / "two").glob("slice_000_*_label.nii.gz"))]
+    assert {p.spacing for p in parts} == {(0.3, 0.3)} and parts[0].array.shape == (80, 80)  # 48 px of 0.5 nm
+    enlarged = np.min([p.array for p in parts], axis=0)  # training and held-out pixels together
+    centres = np.floor((np.arange(80) + 0.5) * 48 / 80).astype(int)
+    np.testing.assert_array_equal(enlarged, labels.array[5][np.ix_(centres, centres)])
+    mapped = read_nifti(tmp_path / "two" / "slice_000_image.nii.gz").array
+    kept = read_nifti(tmp_path / "two" / "slice_001_image.nii.gz").array  # the 0.3 nm volume's slice, as it was
+    assert abs(float(mapped.mean()) - float(kept.mean())) < 2  # the same slice, enlarged: its levels kept
+    # one volume of 0.5 nm slices and 0.25 nm rows and columns, labelled in a z and an x slice
+    anisotropic = (0.5, 0.25, 0.25)
+    sparse = keep_slices(labels.array, {0: [5], 2: [24]})
+    data = prepare_finetune_dataset([Volume(image.array, anisotropic)], [Volume(sparse, anisotropic)], ["c.nii"],
+                                    tmp_path / "aniso", IntensityMapping(), 3, crop_size=16, size_multiple=1,
+                                    holdout=0.0)
+    assert data.spacing_nm == (0.25, 0.25) and data.resampled_slices == 1
+    shapes = sorted(read_nifti(f).array.shape for f in (tmp_path / "aniso").glob("slice_*_image.nii.gz"))
+    assert shapes == [(32, 48), (48, 48)]  # the x slice's 16 slices of 0.5 nm: 32 rows of 0.25
 
 
 def dice(pred, truth, c):

@@ -88,8 +88,9 @@ def finetune(images: Sequence[str | os.PathLike], labels: Sequence[str | os.Path
         data = prepare_finetune_dataset(image_volumes, label_volumes, [str(p) for p in labels], dataset,
                                         parent.intensity, len(class_names), intensity, crop_size=max(crop),
                                         size_multiple=parent.size_multiple, seed=seed)
-        say(f"{dataset}: {len(data.slices)} labelled slice(s) at {data.spacing_nm[0]:g} x {data.spacing_nm[1]:g} nm, "
-            f"{data.training_pixels} pixels to train on, {data.validation_pixels} held out")
+        resampled = f" ({data.resampled_slices} resampled to it)" if data.resampled_slices else ""
+        say(f"{dataset}: {len(data.slices)} labelled slice(s) at {data.spacing_nm[0]:g} x {data.spacing_nm[1]:g} nm"
+            f"{resampled}, {data.training_pixels} pixels to train on, {data.validation_pixels} held out")
     configs = default_bundle() / "configs"
     settings = {"dataset_dir": str(dataset), "bundle_root": str(out), "configs_dir": str(configs),
                 "parent_bundle": parent_bundle, "class_names": list(class_names), "time_limit_minutes": minutes,

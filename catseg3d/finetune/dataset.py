@@ -16,7 +16,11 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
+from catseg3d.inferers.pixel_size import MAX_UPSAMPLING
+from catseg3d.inferers.resampling import resampled_shape, resize_probabilities
 from catseg3d.io.datalist import write_datalist
 from catseg3d.io.errors import InputError
 from catseg3d.io.jsonfile import write_json
@@ -26,7 +30,7 @@ from catseg3d.io.volume import Volume
 from catseg3d.transforms.intensity import IntensityMapping, sample_indices, to_uint8
 
 FINETUNE_RECORD = "finetune.json"
-SPACING_TOLERANCE = 0.03  # slices whose pixel sizes differ by more than 3 % are not mixed
+SPACING_TOLERANCE = 0.03  # slices whose pixel sizes differ by more than 3 % are resampled to one
 MAX_SLICES = 2000
 
 
@@ -48,13 +52,16 @@ class FinetuneData:
         folder: the dataset folder (``datalist.json``, one NIfTI image and two label files per
             item, ``finetune.json``).
         slices: where each item comes from.
-        spacing_nm: the pixel size of the slices, ``(y, x)`` of each slice, in nm.
+        spacing_nm: the pixel size of the slices, ``(y, x)`` of each slice, in nm (see
+            :func:`common_pixel_size`).
         labelled_pixels: labelled pixels per class over all items (training and validation).
         training_pixels / validation_pixels: labelled pixels in each role.
         mapping: the model's intensity mapping for the user's images: the parent's where every
             image was mapped by its percentiles (so that segmenting a fine-tuning image maps it
             exactly as training did), else ``fixed`` 0-255 with the percentile targets fitted to
             the 8-bit sample slices of the images (for later inputs that are not 8-bit).
+        windows: the intensity window each image was mapped with.
+        resampled_slices: slices resampled to ``spacing_nm`` (their pixel size differed).
     """
 
     folder: Path
@@ -65,6 +72,7 @@ class FinetuneData:
     validation_pixels: int
     mapping: IntensityMapping
     windows: list[tuple[float, float]] = field(default_factory=list)
+    resampled_slices: int = 0
 
 
 def labelled_slices(labels: np.ndarray, max_slices: int = MAX_SLICES) -> list[tuple[int, int]]:
@@ -156,7 +164,7 @@ def prepare_finetune_dataset(images: Sequence[Volume], labels: Sequence[Volume],
 
     Raises:
         InputError: a pair whose shapes or spacings differ, label values other than
-            ``0..num_classes-1`` and 255, no labelled pixel, slices of different pixel sizes, or
+            ``0..num_classes-1`` and 255, no labelled pixel, slices more than 4x apart in pixel size, or
             an image that the intensity mapping cannot map (no contrast, NaN).
     """
     if not (len(images) == len(labels) == len(names)) or not images:
@@ -195,13 +203,15 @@ def prepare_finetune_dataset(images: Sequence[Volume], labels: Sequence[Volume],
                 spacings.append(spacing)
     if not items:
         raise InputError(names[0] if len(names) == 1 else "labels", f"no labelled pixel (every pixel is {UNLABELLED})")
-    reference = np.asarray(spacings[0])
+    reference = common_pixel_size(spacings)
     for spacing, where in zip(spacings, slices):
-        if not np.allclose(spacing, reference, rtol=SPACING_TOLERANCE):
-            raise InputError(names[where.pair], f"labelled slices of pixel size {_size(reference)} nm and "
-                                                f"{_size(spacing)} nm: "
-                                                "fine-tuning takes slices of one pixel size (images of one voxel "
-                                                "size; in an anisotropic volume, slices of one plane)")
+        if max(s / r for s, r in zip(spacing, reference)) > MAX_UPSAMPLING * (1 + SPACING_TOLERANCE):
+            raise InputError(names[where.pair], f"labelled slices of pixel size {_size(spacing)} nm and "
+                                                f"{_size(reference)} nm: more than {MAX_UPSAMPLING:g}x apart; "
+                                                "fine-tune on images of closer pixel sizes")
+    resampled = sum(not np.allclose(spacing, reference, rtol=SPACING_TOLERANCE) for spacing in spacings)
+    items = [(image, label) if np.allclose(spacing, reference, rtol=SPACING_TOLERANCE)
+             else resampled_slice(image, label, spacing, reference) for (image, label), spacing in zip(items, spacings)]
     items = [_padded(image, label, crop_size, size_multiple) for image, label in items]
     held = _holdout_blocks([label for _, label in items], block, holdout, seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -224,10 +234,34 @@ def prepare_finetune_dataset(images: Sequence[Volume], labels: Sequence[Volume],
         datalist["validation"] = list(datalist["training"])
     fitted = mapping if modes == {"percentile"} else IntensityMapping.fit(mapped_samples, percentiles=mapping.percentiles)
     data = FinetuneData(folder, slices, tuple(float(s) for s in reference), counts, roles["training"],
-                        roles["validation"], fitted, windows)
+                        roles["validation"], fitted, windows, resampled)
     write_datalist(datalist, folder / "datalist.json")
     write_json(folder / FINETUNE_RECORD, record_of(data, names))
     return data
+
+
+def common_pixel_size(spacings: Sequence[Sequence[float]]) -> tuple[float, float]:
+    """The ``(y, x)`` pixel size in nm that labelled slices are trained at: theirs where all share
+    one (within :data:`SPACING_TOLERANCE`), else the finest size over all slices and axes, square
+    (every slice is then enlarged to it; none loses detail)."""
+    first = np.asarray(spacings[0], dtype=float)
+    if all(np.allclose(spacing, first, rtol=SPACING_TOLERANCE) for spacing in spacings):
+        return float(first[0]), float(first[1])
+    finest = float(min(min(spacing) for spacing in spacings))
+    return finest, finest
+
+
+def resampled_slice(image: np.ndarray, label: np.ndarray, spacing: Sequence[float],
+                    target: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """A labelled ``(y, x)`` slice brought from pixel size ``spacing`` to ``target`` (nm): the
+    8-bit image as ``segment`` resamples an input (bilinear, anti-aliased where it shrinks,
+    :func:`~catseg3d.inferers.resampling.resize_probabilities`), the labels (255 included) by
+    nearest neighbour at pixel centres."""
+    shape = resampled_shape(image.shape, [s / t for s, t in zip(spacing, target)])
+    resized = resize_probabilities(torch.from_numpy(image.astype(np.float32))[None, None], shape)[0, 0]
+    labels = F.interpolate(torch.from_numpy(label.astype(np.float32))[None, None], size=shape,
+                           mode="nearest-exact")[0, 0]
+    return (resized.round().clamp(0, 255).numpy().astype(np.uint8), labels.numpy().astype(np.uint8))
 
 
 def _size(spacing: Sequence[float]) -> str:
@@ -248,7 +282,7 @@ def record_of(data: FinetuneData, names: Sequence[str]) -> dict:
     """The ``finetune.json`` record: labelled pixels, slices, pixel size and intensity mapping."""
     return {"labels": list(names),
             "slices": [{"labels": names[s.pair], "axis": "zyx"[s.axis], "index": s.index} for s in data.slices],
-            "spacing_nm": list(data.spacing_nm),
+            "spacing_nm": list(data.spacing_nm), "resampled_slices": data.resampled_slices,
             "labelled_pixels": {str(c): n for c, n in data.labelled_pixels.items()},
             "training_pixels": data.training_pixels, "validation_pixels": data.validation_pixels,
             "intensity_windows": [list(w) for w in data.windows],
