@@ -176,6 +176,10 @@ def test_labels_saved_in_another_unit_agree_with_their_image(tmp_path, unit):
     assert agree_on_units(saved, other)[0] is saved
     smaller = Volume(labels[:, :, :4], (0.36, 0.24, 0.12))  # another shape: not the same image
     assert agree_on_units(saved, smaller)[0] is saved
+    # saved from an image that held no voxel size (a TIFF given --spacing): spacing 1 in that unit
+    default = Volume(labels, (factor,) * 3)
+    assert agree_on_units(tomogram, default)[1].spacing == (0.36, 0.24, 0.12)
+    assert agree_on_units(Volume(labels, (2 * factor,) * 3), tomogram)[0].spacing == (2 * factor,) * 3  # 2 units
 
 
 @pytest.mark.parametrize("suffix", [".nrrd", ".mha"])

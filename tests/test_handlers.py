@@ -33,3 +33,31 @@ def test_spacing_and_axes_are_reversed_into_numpy_order(tmp_path):
     expected = percentile_hausdorff(pred == 1, truth == 1, handler.percentiles, spacing_zyx)
     np.testing.assert_allclose(score.rhd[0], expected)
     assert expected[-1] == pytest.approx(1.0)
+
+
+def test_a_label_file_an_itk_editor_saved_is_scored_at_its_images_voxel_size(tmp_path):
+    """The bundle's evaluation loads through MONAI: a label file saved by ITK (unit code mm, no
+    catseg3d description) over a 0.12 nm image is scored in nm, as the image is."""
+    import SimpleITK as sitk
+    from monai.transforms import LoadImage
+
+    from catseg3d.io import Volume, write_nifti
+
+    truth = np.zeros((32, 48), np.uint8)
+    truth[8:24, 10:30] = 1
+    write_nifti(Volume(truth.astype(np.float32), (0.12, 0.12)), tmp_path / "image.nii.gz")
+    write_nifti(Volume(truth, (0.12, 0.12)), tmp_path / "ours.nii.gz")
+    edited = sitk.ReadImage(str(tmp_path / "ours.nii.gz"))
+    for key in edited.GetMetaDataKeys():
+        edited.EraseMetaData(key)
+    sitk.WriteImage(edited, str(tmp_path / "label.nii.gz"))
+    load = LoadImage(image_only=True, ensure_channel_first=True)
+    label, image = load(str(tmp_path / "label.nii.gz")), load(str(tmp_path / "image.nii.gz"))
+    one_hot = torch.nn.functional.one_hot(label[0].long(), 3).permute(2, 0, 1).float()
+    item = {"pred": MetaTensor(torch.roll(one_hot, 2, dims=1), affine=label.affine),  # 2 columns of 0.12 nm
+            "label": MetaTensor(one_hot, affine=label.affine, meta=dict(label.meta)), "image": image}
+    handler = EvaluationReportHandler(tmp_path / "report", keep_images=False)
+    handler.collect(SimpleNamespace(state=SimpleNamespace(output=[item])))
+    score = handler.evaluation.scores[0]
+    assert score.spacing == (0.12, 0.12)
+    assert score.rhd[0][-1] == pytest.approx(0.24)

@@ -60,12 +60,14 @@ def evaluate_command(args: argparse.Namespace) -> None:
                       for _, truth_file, image_file in pair_by_name(args.truth, args.images)}
         for name, pred_file, truth_file in pair_by_name(args.pred, args.truth):
             truth = read_volume(truth_file, fallback_spacing=args.spacing)
-            truth, pred = agree_on_units(truth, read_volume(pred_file, fallback_spacing=truth.spacing))
+            pred = read_volume(pred_file, fallback_spacing=truth.spacing)
+            image = read_volume(images[name], fallback_spacing=truth.spacing) if name in images else None
+            truth, pred, *_ = agree_on_units(truth, pred, *([image] if image is not None else []))
             if pred.array.shape != truth.array.shape:
                 raise InputError(pred_file, f"shape {pred.array.shape} differs from the truth's {truth.array.shape}")
             if not np.allclose(pred.spacing, truth.spacing, rtol=1e-6):
                 raise InputError(pred_file, f"spacing {pred.spacing} nm differs from the truth's {truth.spacing} nm")
-            image = read_volume(images[name], fallback_spacing=truth.spacing).array if name in images else None
+            image = None if image is None else image.array
             add = evaluation.add_slices if args.per_slice else evaluation.add
             try:
                 add(name, pred.array, truth.array, truth.spacing, image)
@@ -104,8 +106,9 @@ def quantify_command(args: argparse.Namespace) -> None:
             raise InputError(args.image, f"shape {image.array.shape} differs from the labels' {labels.array.shape}")
     if args.reference is not None:
         reference = read_label_map(args.reference, args.spacing, labels.spacing)
-    agreed = iter(agree_on_units(*(v for v in (labels, image, reference) if v is not None)))
-    labels, image, reference = (None if v is None else next(agreed) for v in (labels, image, reference))
+    if args.spacing is None:  # files of one image, in one unit (an explicit --spacing stays as given)
+        agreed = iter(agree_on_units(*(v for v in (labels, image, reference) if v is not None)))
+        labels, image, reference = (None if v is None else next(agreed) for v in (labels, image, reference))
     if reference is not None:
         try:
             check_reference(labels, reference)

@@ -5,7 +5,9 @@ the three axes) becomes one training item: the image slice mapped to 8 bits with
 model's intensity mapping, and its labels with :data:`~catseg3d.io.labels.UNLABELLED` (255)
 wherever no class is given. Some labelled pixels are held out for validation, in square blocks:
 each item's validation label keeps only the held-out blocks and its training label the rest, so
-that even two labelled slices give both a training and a validation signal.
+that even two labelled slices give both a training and a validation signal. Slices of different
+pixel sizes (two images, or two planes of an anisotropic volume) are enlarged to the finest
+(:func:`common_pixel_size`), which the fine-tuned model records as its pixel size.
 """
 
 from __future__ import annotations
@@ -208,7 +210,7 @@ def prepare_finetune_dataset(images: Sequence[Volume], labels: Sequence[Volume],
         if max(s / r for s, r in zip(spacing, reference)) > MAX_UPSAMPLING * (1 + SPACING_TOLERANCE):
             raise InputError(names[where.pair], f"labelled slices of pixel size {_size(spacing)} nm and "
                                                 f"{_size(reference)} nm: more than {MAX_UPSAMPLING:g}x apart; "
-                                                "fine-tune on images of closer pixel sizes")
+                                                "label slices of one plane, or images of closer pixel sizes")
     resampled = sum(not np.allclose(spacing, reference, rtol=SPACING_TOLERANCE) for spacing in spacings)
     items = [(image, label) if np.allclose(spacing, reference, rtol=SPACING_TOLERANCE)
              else resampled_slice(image, label, spacing, reference) for (image, label), spacing in zip(items, spacings)]

@@ -106,7 +106,8 @@ def prepare_finetune_folder(run_dir: str | os.PathLike, parent_bundle, configs_d
     metadata["finetune"] = {"parent": parent, "parent_name": None if parent == "none" else metadata.get("name"),
                             "labelled_pixels": record["labelled_pixels"],
                             "training_pixels": record["training_pixels"],
-                            "validation_pixels": record["validation_pixels"], "slices": record["slices"]}
+                            "validation_pixels": record["validation_pixels"], "slices": record["slices"],
+                            "resampled_slices": record.get("resampled_slices", 0)}
     metadata["name"] = f"{metadata.get('name', 'catseg3d')}_finetuned"
     return prepare_run_folder(run_dir, metadata, configs_dir, resume, record["spacing_nm"], write)
 

@@ -8,9 +8,12 @@ from typing import Sequence
 
 import numpy as np
 from ignite.engine import Engine, Events
+from monai.data import MetaTensor
 
 from catseg3d.io.axes import from_monai
+from catseg3d.io.errors import InputError
 from catseg3d.io.nifti import loaded_spacing_nm
+from catseg3d.io.volume import spacing_of_image
 from catseg3d.metrics.evaluation import Evaluation
 from catseg3d.metrics.hausdorff import PERCENTILES
 from catseg3d.metrics.paper import CLASS_NAMES
@@ -59,6 +62,12 @@ class EvaluationReportHandler:
             label = item["label"]
             ndim = label.ndim - 1
             spacing = loaded_spacing_nm(label, ndim)
+            image = item.get("image")
+            if isinstance(image, MetaTensor) and image.meta.get("filename_or_obj"):
+                try:  # a label file an ITK editor saved as mm: the image's voxel size
+                    spacing = spacing_of_image(spacing, loaded_spacing_nm(image, ndim))
+                except InputError:
+                    pass  # an image of no voxel size: the labels' own
             name = Path(str(label.meta.get("filename_or_obj", f"image_{len(self.evaluation.scores)}"))).name
             image = from_monai(item["image"][0].detach().cpu().numpy()) if self.keep_images else None
             self.evaluation.add(name, from_monai(class_indices(item["pred"])), from_monai(class_indices(label)),

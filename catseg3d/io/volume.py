@@ -4,6 +4,7 @@ had one, its position in space."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -58,28 +59,57 @@ def placed_volume(array: np.ndarray, spacing, affine: np.ndarray | None) -> Volu
 UNIT_RATIOS = (1e3, 1e6, 1e9)  # nm, micron, mm and metre apart
 
 
+def unit_factor(spacing: Sequence[float], reference: Sequence[float]) -> float | None:
+    """The factor ``spacing / reference`` where it is the same on every axis and one of
+    :data:`UNIT_RATIOS` (``reference``'s numbers under another unit code), else None."""
+    spacing, reference = np.asarray(spacing, dtype=float), np.asarray(reference, dtype=float)
+    if spacing.shape != reference.shape:
+        return None
+    return next((r for r in UNIT_RATIOS if np.allclose(spacing / reference, r, rtol=1e-4)), None)
+
+
+def is_unit_default(spacing: Sequence[float], reference: Sequence[float]) -> bool:
+    """Whether every voxel size is exactly one micron, mm or metre (in nm), what ITK-based editors
+    write for an image that held no voxel size (spacing 1 under the unit code mm), and larger than
+    every size of ``reference`` (the image it belongs to)."""
+    return (len(spacing) == len(reference) and max(reference) < min(spacing)
+            and any(np.allclose(spacing, r, rtol=1e-6) for r in UNIT_RATIOS))
+
+
+def spacing_of_image(spacing: Sequence[float], image_spacing: Sequence[float]) -> tuple[float, ...]:
+    """The voxel size of a file that belongs to an image (its labels): the image's where the
+    file's is the image's under another unit code (:func:`unit_factor`, :func:`is_unit_default`),
+    else its own."""
+    if unit_factor(spacing, image_spacing) is not None or is_unit_default(spacing, image_spacing):
+        return tuple(float(s) for s in image_spacing)
+    return tuple(float(s) for s in spacing)
+
+
 def agree_on_units(*volumes: Volume) -> list[Volume]:
     """Volumes of one image (an image, its labels, a prediction) with their voxel sizes in one unit.
 
     ITK-based editors (ITK-SNAP, 3D Slicer, SimpleITK) save NIfTI with the unit code mm whatever
     unit the numbers they read meant, so a label file saved there holds its image's 0.12 as
-    0.12 mm. Where volumes of one shape hold the same numbers 10^3, 10^6 or 10^9 apart, the larger
-    sizes are that unit code: every such volume takes the smallest size, its affine rescaled. Any
-    other difference is left for the caller to refuse.
+    0.12 mm, and 1 mm where the image held no voxel size. Where volumes of one shape hold the same
+    numbers 10^3, 10^6 or 10^9 apart (:func:`unit_factor`), or one of them holds exactly one
+    micron, mm or metre (:func:`is_unit_default`), the larger sizes are that unit code: every such
+    volume takes the smallest size, its affine rescaled (dropped for a default size). Any other
+    difference is left for the caller to refuse.
 
     Returns:
         The volumes in the order given.
     """
     volumes = list(volumes)
-    smallest = min(volumes, key=lambda v: v.spacing[0])
+    smallest = min(volumes, key=lambda v: max(v.spacing))
     for k, volume in enumerate(volumes):
-        if volume.array.shape != smallest.array.shape:
+        if volume.array.shape != smallest.array.shape or volume is smallest:
             continue
-        ratios = np.asarray(volume.spacing) / np.asarray(smallest.spacing)
-        factor = next((r for r in UNIT_RATIOS if np.allclose(ratios, r, rtol=1e-4)), None)
+        factor = unit_factor(volume.spacing, smallest.spacing)
         if factor is not None:
             affine = None if volume.affine is None else np.diag([1 / factor] * 3 + [1.0]) @ volume.affine
             volumes[k] = placed_volume(volume.array, smallest.spacing, affine)
+        elif is_unit_default(volume.spacing, smallest.spacing):
+            volumes[k] = Volume(volume.array, smallest.spacing)
     return volumes
 
 
