@@ -24,6 +24,7 @@ import numpy as np
 from skimage.transform import resize
 
 from catseg3d.inference.model import load_segmentation_model
+from catseg3d.inferers import pixel_size
 from catseg3d.inference.predictor import Predictor
 from catseg3d.inference.segment import segment
 from catseg3d.io import Volume, load_datalist, read_nifti, write_nifti
@@ -46,7 +47,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="bundle folder or model file (default: the shipped model)")
     parser.add_argument("--dataset_dir", type=Path, default=REPO / "data" / "genc2022")
+    parser.add_argument("--sizes", type=float, nargs="+", default=PIXEL_SIZES_NM, metavar="NM",
+                        help=f"pixel sizes to resize the patches to (default {' '.join(map(str, PIXEL_SIZES_NM))})")
+    parser.add_argument("--resampled-only", action="store_true", help="leave out the rows without resampling")
+    parser.add_argument("--max-upsampling", type=float,
+                        help="resample inputs up to this many times the model's pixel size (default: segment's limit)")
     args = parser.parse_args()
+    if args.max_upsampling:
+        pixel_size.MAX_UPSAMPLING = args.max_upsampling
     model = load_segmentation_model(args.model)
     items = load_datalist(args.dataset_dir, "validation")
     print(f"model pixel size {model.spacing_nm} nm; {len(items)} patches")
@@ -55,8 +63,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
-        for spacing in PIXEL_SIZES_NM:
-            for resample in ((True,) if spacing == 0.12 else (True, False)):
+        for spacing in args.sizes:
+            for resample in ((True,) if spacing == 0.12 or args.resampled_only else (True, False)):
                 predictor = Predictor(model, resample=resample)
                 evaluation, seconds = Evaluation(), 0.0
                 for item in items:
