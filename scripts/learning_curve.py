@@ -99,16 +99,19 @@ DEFAULT_SETTINGS = {"scratch": "learning_rate=0.0005"}
 
 
 def summary() -> str:
-    """Mean over the folds of every method measured on two folds or more, and the folds it covers."""
-    groups: dict[tuple, list[dict]] = {}
+    """Mean over the folds of every method measured on two folds or more (a fold measured again:
+    its latest row), and the folds it covers."""
+    groups: dict[tuple, dict[int, dict]] = {}
     for r in (json.loads(line) for line in RECORD.read_text().splitlines()):
         settings = r.get("settings") or None
         settings = None if settings == DEFAULT_SETTINGS.get(r["start"]) else settings
-        groups.setdefault((r["k"], r["labels"], r["method"], r["start"], settings), []).append(r)
+        groups.setdefault((r["k"], r["labels"], r["method"], r["start"], settings), {})[r["fold"]] = r
     lines = ["| labelled patches | labels | method | folds | minutes | DSC bg / Al2O3 / Pt, mean over folds | mean DSC |",
              "|---|---|---|---|---|---|---|"]
-    for (k, labels, method, start, settings), rows in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1], g[0][2], g[0][3])):
-        if len({r["fold"] for r in rows}) < 2:
+    for (k, labels, method, start, settings), by_fold in sorted(groups.items(),
+                                                                key=lambda g: (g[0][0], g[0][1], g[0][2], g[0][3])):
+        rows = list(by_fold.values())
+        if len(rows) < 2:
             continue
         name = {"finetune": f"U-Net from {start}", "no fine-tuning": f"{start}, not fine-tuned"}.get(method, method)
         name += f" ({settings})" if settings else ""
