@@ -127,6 +127,12 @@ def test_slices_of_other_pixel_sizes_are_enlarged_to_the_finest(tmp_path):
     assert data.spacing_nm == (0.25, 0.25) and data.resampled_slices == 1
     shapes = sorted(read_nifti(f).array.shape for f in (tmp_path / "aniso").glob("slice_*_image.nii.gz"))
     assert shapes == [(32, 48), (48, 48)]  # the x slice's 16 slices of 0.5 nm: 32 rows of 0.25
+    # 4x apart is the most segment resamples by, and taken here too (5x is refused, above)
+    finest = Volume(image.array, (0.125,) * 3)
+    data = prepare_finetune_dataset([image, finest], [Volume(sparse, image.spacing), Volume(sparse, finest.spacing)],
+                                    ["a.nii", "d.nii"], tmp_path / "four", IntensityMapping(), 3, crop_size=16,
+                                    size_multiple=1, holdout=0.0)
+    assert data.spacing_nm == (0.125, 0.125) and data.resampled_slices == 2  # the z and x slices of a.nii
 
 
 def dice(pred, truth, c):
