@@ -115,24 +115,31 @@ def test_nifti_in_micron_comes_out_in_nm(tmp_path):
     check_nifti(convert(tmp_path, tmp_path / "in.nii"), volume, (0.36, 0.24, 0.12))
 
 
-def test_nifti_saved_again_by_itk_keeps_its_nanometres(tmp_path):
-    """ITK (SimpleITK, ITK-SNAP, 3D Slicer) writes the unit code mm over catseg3d's numbers; the
-    description it keeps says they are nm."""
+def test_nifti_saved_again_by_itk_is_read_as_its_header_says(tmp_path):
+    """ITK (SimpleITK, ITK-SNAP, 3D Slicer) writes the unit code mm over catseg3d's nm numbers:
+    alone, the file is read in mm as its header says (segment then refuses it, naming --spacing);
+    beside its image, it takes the image's voxel size."""
+    from catseg3d.inferers import resampling_scale
+    from catseg3d.io.volume import agree_on_units
+
     volume = ramp((3, 4, 5), np.int16)
-    image = nib.Nifti1Image(np.transpose(volume), np.diag([0.12, 0.24, 0.36, 1.0]))
-    nib.save(image, tmp_path / "in.nii")
+    nib.save(nib.Nifti1Image(np.transpose(volume), np.diag([0.12, 0.24, 0.36, 1.0])), tmp_path / "in.nii")
     ours = convert(tmp_path, tmp_path / "in.nii")
     sitk.WriteImage(sitk.ReadImage(str(ours)), str(tmp_path / "itk.nii.gz"))
     assert nib.load(tmp_path / "itk.nii.gz").header.get_xyzt_units()[0] == "mm"
     saved = read_volume(tmp_path / "itk.nii.gz")
     np.testing.assert_array_equal(saved.array, volume)
-    assert saved.spacing == (0.36, 0.24, 0.12)
-    # the bundle workflows load through MONAI, which keeps no description: the same size there
+    assert saved.spacing == pytest.approx((0.36e6, 0.24e6, 0.12e6))
+    with pytest.raises(ValueError, match=r"1e\+06x the model's .* save NIfTI as mm\), give the voxel size with "
+                                         r"--spacing NM"):
+        resampling_scale(saved.spacing[1:], (0.24, 0.12))
+    assert agree_on_units(read_volume(ours), saved)[1].spacing == (0.36, 0.24, 0.12)
     from monai.transforms import LoadImage
 
     from catseg3d.io.nifti import loaded_spacing_nm
 
-    assert loaded_spacing_nm(LoadImage(image_only=True)(str(tmp_path / "itk.nii.gz")), 3) == (0.36, 0.24, 0.12)
+    loaded = loaded_spacing_nm(LoadImage(image_only=True)(str(tmp_path / "itk.nii.gz")), 3)
+    assert loaded == pytest.approx(saved.spacing)  # the bundle workflows' MONAI loading reads the same
 
 
 def test_uncalibrated_nifti_asks_for_the_voxel_size(tmp_path):

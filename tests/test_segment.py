@@ -563,7 +563,7 @@ def four_d(path):
 
 
 def empty(path):
-    nib.save(nib.Nifti1Image(np.zeros((4, 0, 3), np.float32), np.eye(4)), str(path))
+    nib.save(nib.Nifti1Image(np.zeros((4, 0, 3), np.float32), np.diag([0.5, 0.5, 0.5, 1.0])), str(path))
     return path
 
 

@@ -29,11 +29,15 @@ def resampling_scale(input_spacing: Sequence[float], model_spacing: Sequence[flo
     """
     scale = tuple(float(i) / float(m) for i, m in zip(input_spacing, model_spacing, strict=True))
     if max(scale) > MAX_UPSAMPLING * (1 + tolerance):
+        advice = ("fine-tune a model at this pixel size (catseg3d finetune) or run on the input's own grid "
+                  "(--no-resample)")
+        if max(scale) >= 1e3:  # nm numbers under a unit code: ITK-based tools save NIfTI as mm
+            advice = ("if the file's numbers are nm under another unit code (ITK-SNAP, 3D Slicer and SimpleITK "
+                      "save NIfTI as mm), give the voxel size with --spacing NM; else " + advice)
         raise ValueError(f"pixel size {' x '.join(f'{float(s):g}' for s in input_spacing)} nm is {max(scale):.3g}x "
                          f"the model's {' x '.join(f'{float(s):g}' for s in model_spacing)} nm, more than the "
                          f"{MAX_UPSAMPLING:g}x an input is resampled by (too coarse for what the model learned to "
-                         "see); fine-tune a model at this pixel size (catseg3d finetune) or run on the input's "
-                         "own grid (--no-resample)")
+                         f"see); {advice}")
     return scale if any(abs(f - 1) > tolerance for f in scale) else None
 
 

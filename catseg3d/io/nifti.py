@@ -5,11 +5,13 @@ Conventions (every NIfTI file catseg3d writes follows them):
 * **Units.** ``pixdim`` holds the voxel size in **nanometres** and the header's spatial unit is
   left "unknown" (NIfTI has no nanometre code), with ``descrip = "catseg3d spacing_unit=nm"``.
   nibabel, SimpleITK, ITK-SNAP and MONAI therefore all see the number 0.12 for a 0.12 nm voxel.
-  Reading a file whose header says metre, mm or micron converts to nanometres, except in a file
-  that carries catseg3d's ``descrip``: ITK-based tools (ITK-SNAP, 3D Slicer, SimpleITK) rewrite the
-  unit code to mm when they save a file they read, and keep the ``descrip``. A file of another
+  Reading a file whose header says metre, mm or micron converts to nanometres. A file of another
   tool with the unit "unknown" is read in nm, unless every spatial ``pixdim`` is 1: that is the
   default of an uncalibrated header (``nib.Nifti1Image(array, np.eye(4))``), read as no voxel size.
+  ITK-based tools (ITK-SNAP, 3D Slicer, SimpleITK) save every NIfTI with the unit code mm, also
+  over the nm numbers of a file they read: such a file reads 10^6 times too large (as the header
+  says); a label file beside its image is brought back by
+  :func:`catseg3d.io.volume.agree_on_units`.
 * **Axes.** A numpy ``(z, y, x)`` array is stored with NIfTI axes ``(i, j, k) = (x, y, z)``, the
   layout viewers and SimpleITK expect: ``sitk.GetArrayFromImage(sitk.ReadImage(f))`` returns the
   original ``(z, y, x)`` array. A 2D ``(y, x)`` image is stored as ``(x, y)``. MONAI's
@@ -226,10 +228,9 @@ def nm_per_unit(header: nib.Nifti1Header, ndim: int) -> float | None:
     """Nanometres per unit of the header's ``pixdim`` and affine, by the conventions above; None
     for an uncalibrated header (unit "unknown", every spatial ``pixdim`` of the ``ndim`` axes 1,
     not written by catseg3d)."""
-    if DESCRIPTION in bytes(np.asarray(header["descrip"]).tobytes()):
-        return 1.0
     unit = header.get_xyzt_units()[0]
-    if unit == "unknown" and all(float(z) == 1.0 for z in header.get_zooms()[:ndim]):
+    if (unit == "unknown" and all(float(z) == 1.0 for z in header.get_zooms()[:ndim])
+            and DESCRIPTION not in bytes(np.asarray(header["descrip"]).tobytes())):
         return None
     return NM_PER_UNIT.get(unit, 1.0)
 
@@ -252,8 +253,8 @@ def loaded_spacing_nm(image, ndim: int) -> tuple[float, ...]:
     The spacing is that of the tensor's current affine (``image.pixdim``, NIfTI order), in the unit
     the file's header gives by the conventions above (:func:`nm_per_unit`; MONAI keeps no
     ``descrip``, so the header is read again from ``meta["filename_or_obj"]`` where that is a NIfTI
-    file; otherwise ``meta["xyzt_units"]`` decides and "unknown" or no code is nm). Of a batched
-    MetaTensor, the first item's.
+    file, to tell an uncalibrated one; otherwise ``meta["xyzt_units"]`` decides and "unknown" or no
+    code is nm). Of a batched MetaTensor, the first item's.
 
     Raises:
         InputError: the file is uncalibrated (see :func:`nm_per_unit`).
