@@ -128,6 +128,14 @@ def test_truth_corrected_in_an_itk_editor_is_scored_in_nm(tmp_path):
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["spacing_nm"] == [0.12, 0.12]
     assert report["rhd_nm"]["alumina"]["100"]["mean"] == pytest.approx(0.24)  # 2 pixels of 0.12 nm
+    # both label files saved by the editor: the images, in nm, give the voxel size
+    sitk.WriteImage(corrected, str(tmp_path / "pred" / "a.nii.gz"))
+    (tmp_path / "images").mkdir()
+    write_nifti(Volume(truth.astype(np.float32), (0.12, 0.12)), tmp_path / "images" / "a.nii.gz")
+    result = run_evaluate("--pred", tmp_path / "pred", "--truth", tmp_path / "truth", "--images", tmp_path / "images",
+                          "--out", tmp_path / "with_images")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "with_images" / "report.json").read_text())["spacing_nm"] == [0.12, 0.12]
 
 
 def test_uncalibrated_tiff_truth_takes_spacing_and_shapes_must_match(tmp_path):
