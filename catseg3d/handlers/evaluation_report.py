@@ -62,10 +62,10 @@ class EvaluationReportHandler:
             label = item["label"]
             ndim = label.ndim - 1
             spacing = loaded_spacing_nm(label, ndim)
-            image = item.get("image")
-            if isinstance(image, MetaTensor) and image.meta.get("filename_or_obj"):
+            loaded_image = item.get("image")
+            if isinstance(loaded_image, MetaTensor) and loaded_image.meta.get("filename_or_obj"):
                 try:  # a label file an ITK editor saved as mm: the image's voxel size
-                    spacing = spacing_of_image(spacing, loaded_spacing_nm(image, ndim))
+                    spacing = spacing_of_image(spacing, loaded_spacing_nm(loaded_image, ndim))
                 except InputError:
                     pass  # an image of no voxel size: the labels' own
             name = Path(str(label.meta.get("filename_or_obj", f"image_{len(self.evaluation.scores)}"))).name
