@@ -167,3 +167,11 @@ def test_folds_need_regions(genc_prepared, tmp_path):
     (tmp_path / "datalist.json").write_text(json.dumps(datalist))
     with pytest.raises(ValueError, match="needs a region"):
         write_cross_validation_folds(tmp_path)
+
+
+def test_all_patches_datalist_trains_on_every_patch(genc_prepared):
+    paper = json.loads((genc_prepared / "datalist.json").read_text())
+    every = json.loads((genc_prepared / "datalist_all.json").read_text())
+    assert every["training"] == paper["training"] + paper["validation"] and len(every["training"]) == 60
+    assert len({item["image"] for item in every["training"]}) == 60
+    assert every["validation"] == paper["validation"]  # a monitor inside the training data

@@ -13,6 +13,7 @@ from catseg3d.io.errors import InputError
 from catseg3d.io.jsonfile import write_json
 
 DATALIST_NAME = "datalist.json"
+ALL_ITEMS_DATALIST_NAME = "datalist_all.json"
 PREPARE_HINT = "make one with catseg3d prepare-genc2022 SRC DEST (SRC: the authors' data folder) or write it by hand"
 
 
@@ -133,3 +134,26 @@ def write_cross_validation_folds(dataset_dir: str | os.PathLike, folds: int = 5)
                                        "validation": [item for item, f in zip(items, fold_of_item) if f == fold]},
                                       dataset_dir / fold_datalist_name(fold)))
     return written
+
+
+def write_all_items_datalist(dataset_dir: str | os.PathLike) -> Path:
+    """Write ``dataset_dir/datalist_all.json``: every item of ``datalist.json`` (training and
+    validation together) for ``training``, to train a model to ship on all the labels there are.
+    Its ``validation`` list is ``datalist.json``'s, now inside the training data: it shows that
+    training runs, and scores nothing (ship the last epoch, not the one it picks).
+
+    Returns:
+        The path written.
+
+    Raises:
+        DatalistNotFound: no ``datalist.json``.
+    """
+    import json
+
+    dataset_dir = Path(dataset_dir)
+    path = dataset_dir / DATALIST_NAME
+    if not path.is_file():
+        raise DatalistNotFound(path)
+    datalist = json.loads(path.read_text())
+    return write_datalist({"training": datalist["training"] + datalist["validation"],
+                           "validation": datalist["validation"]}, dataset_dir / ALL_ITEMS_DATALIST_NAME)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from catseg3d.io.atomic import current_umask
-from catseg3d.io.datalist import DATALIST_NAME, write_cross_validation_folds, write_datalist
+from catseg3d.io.datalist import DATALIST_NAME, write_all_items_datalist, write_cross_validation_folds, write_datalist
 from catseg3d.io.errors import InputError
 from catseg3d.io.nifti import write_nifti
 from catseg3d.io.readers import TIFF_SUFFIXES, read_volume
@@ -82,7 +82,8 @@ def prepare_genc2022(src: str | os.PathLike, dest: str | os.PathLike,
     items also record the source file names and the patch's region (patches of neighbouring slices
     share one: :func:`catseg3d.io.regions.similarity_regions`), and ``DEST/datalist_fold{0..4}.json``,
     a 5-fold cross-validation over all 60 patches in which every region sits whole in one fold
-    (:func:`catseg3d.io.datalist.write_cross_validation_folds`). ``datalist.json`` keeps the
+    (:func:`catseg3d.io.datalist.write_cross_validation_folds`), and ``DEST/datalist_all.json``, all
+    60 for training (the shipped model; :func:`catseg3d.io.datalist.write_all_items_datalist`). ``datalist.json`` keeps the
     authors' split (45 training, 15 validation), whose validation patches are neighbouring slices of
     training patches. Everything is read and checked before anything is written, into a temporary
     folder that is renamed to ``DEST`` at the end.
@@ -126,6 +127,7 @@ def prepare_genc2022(src: str | os.PathLike, dest: str | os.PathLike,
         region_count = len({item["region"] for items in datalist.values() for item in items})
         if region_count >= 2:  # 5 folds, fewer for a dataset of fewer regions
             write_cross_validation_folds(tmp, folds=min(5, region_count))
+        write_all_items_datalist(tmp)
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700
         os.replace(tmp, dest)
     except BaseException:
