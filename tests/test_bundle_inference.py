@@ -11,7 +11,8 @@ from conftest import REPO
 from test_segment import make_bundle
 
 from catseg3d.cli.main import main
-from catseg3d.io import Volume, write_nifti
+from catseg3d.io import InputError, Volume, read_volume, write_nifti
+from catseg3d.io.monai_writer import UnitKeepingNiftiWriter
 
 CONFIGS = "['bundle/configs/train.yaml','bundle/configs/inference.yaml']"
 
@@ -41,6 +42,7 @@ def test_bundle_inference_equals_catseg3d_segment(tmp_path):
         labels = np.asarray(produced.dataobj)
         assert len(np.unique(labels)) > 1
         np.testing.assert_array_equal(labels, np.asarray(expected.dataobj))
+        assert read_volume(tmp_path / "out" / f"{name}_seg.nii.gz").spacing == (0.5, 0.25, 0.12)
 
 
 def test_bundle_inference_without_inputs_is_one_line(tmp_path):
@@ -82,5 +84,29 @@ def test_bundle_inference_resamples_to_the_models_pixel_size_like_segment(tmp_pa
         produced = nib.load(str(tmp_path / "out" / f"{name}_seg.nii.gz"))
         assert produced.shape == array.shape[::-1]
         np.testing.assert_array_equal(np.asarray(produced.dataobj), expected)
+        # the labels' voxel size reads as the tomogram's (MONAI's own writer: 0.24e-6 nm for the mm copy)
+        assert read_volume(tmp_path / "out" / f"{name}_seg.nii.gz").spacing == (0.5, 0.5, 0.24)
+    assert produced.header.get_xyzt_units()[0] == "mm"  # the input's unit, for viewers overlaying the two
     native = np.asarray(nib.load(str(tmp_path / "native" / "coarse_seg.nii.gz")).dataobj)
     assert native.shape == expected.shape and (native != expected).mean() > 0.01
+
+
+def test_unit_keeping_writer_keeps_a_1_nm_file_calibrated_and_claims_nothing_for_an_uncalibrated_one(tmp_path):
+    """MONAI's SaveImage with catseg3d's writer: a label file of a catseg3d 1 nm tomogram reads as
+    1 nm (MONAI's NibabelWriter writes pixdim 1 with no unit: uncalibrated), one of an uncalibrated
+    file stays uncalibrated."""
+    import pytest
+    from monai.transforms import LoadImage, SaveImage
+
+    write_nifti(Volume(np.zeros((3, 8, 6), np.uint8), (1.0, 1.0, 1.0)), tmp_path / "one_nm.nii.gz")
+    nib.save(nib.Nifti1Image(np.zeros((6, 8, 3), np.uint8), np.eye(4)), tmp_path / "uncalibrated.nii.gz")
+    for writer, folder in ((UnitKeepingNiftiWriter, "kept"), (None, "monai")):
+        save = SaveImage(output_dir=tmp_path / folder, output_postfix="seg", separate_folder=False, resample=False,
+                         print_log=False, output_dtype=np.uint8, **({} if writer is None else {"writer": writer}))
+        for name in ("one_nm", "uncalibrated"):
+            save(LoadImage(image_only=True)(tmp_path / f"{name}.nii.gz"))
+    assert read_volume(tmp_path / "kept" / "one_nm_seg.nii.gz").spacing == (1.0, 1.0, 1.0)
+    assert nib.load(tmp_path / "kept" / "one_nm_seg.nii.gz").get_data_dtype() == np.uint8
+    for path in (tmp_path / "monai" / "one_nm_seg.nii.gz", tmp_path / "kept" / "uncalibrated_seg.nii.gz"):
+        with pytest.raises(InputError, match="no voxel size"):
+            read_volume(path)

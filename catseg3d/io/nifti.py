@@ -246,29 +246,38 @@ def nifti_affine_nm(header: nib.Nifti1Header) -> np.ndarray | None:
     return affine
 
 
+def loaded_source(meta) -> str | os.PathLike | None:
+    """The file a MONAI ``LoadImage`` meta dictionary (or a batch's) was read from, if it names one."""
+    source = meta.get("filename_or_obj")
+    return source[0] if isinstance(source, (list, tuple)) and source else source
+
+
+def source_nm_per_unit(meta, ndim: int) -> float | None:
+    """Nanometres per unit of the affine in a MONAI ``LoadImage`` meta dictionary, by the
+    conventions above (:func:`nm_per_unit`). MONAI keeps no ``descrip``, so the header is read again
+    from ``meta["filename_or_obj"]`` where that is a NIfTI file, to tell an uncalibrated one (None);
+    otherwise ``meta["xyzt_units"]`` decides and "unknown" or no code is nm."""
+    source = loaded_source(meta)
+    if isinstance(source, (str, os.PathLike)) and nifti_suffix(source) and Path(source).is_file():
+        return nm_per_unit(nib.load(str(source)).header, ndim)
+    code = int(np.asarray(meta.get("xyzt_units", 0)).ravel()[0]) & 0x07
+    return NM_PER_UNIT.get(nib.nifti1.unit_codes.label.get(code, "unknown"), 1.0)
+
+
 def loaded_spacing_nm(image, ndim: int) -> tuple[float, ...]:
     """Voxel size in nm, numpy order (``(z, y, x)`` or ``(y, x)``), of a MONAI ``MetaTensor`` loaded
     from NIfTI by ``LoadImage`` (channel first, spatial axes in NIfTI order ``(x, y[, z])``).
 
     The spacing is that of the tensor's current affine (``image.pixdim``, NIfTI order), in the unit
-    the file's header gives by the conventions above (:func:`nm_per_unit`; MONAI keeps no
-    ``descrip``, so the header is read again from ``meta["filename_or_obj"]`` where that is a NIfTI
-    file, to tell an uncalibrated one; otherwise ``meta["xyzt_units"]`` decides and "unknown" or no
-    code is nm). Of a batched MetaTensor, the first item's.
+    the file's header gives (:func:`source_nm_per_unit`). Of a batched MetaTensor, the first item's.
 
     Raises:
         InputError: the file is uncalibrated (see :func:`nm_per_unit`).
     """
-    source = image.meta.get("filename_or_obj")
-    source = source[0] if isinstance(source, (list, tuple)) and source else source
-    if isinstance(source, (str, os.PathLike)) and nifti_suffix(source) and Path(source).is_file():
-        scale = nm_per_unit(nib.load(str(source)).header, ndim)
-        if scale is None:
-            raise InputError(source, "the file holds no voxel size (pixdim 1, unit unknown); write it with "
-                                     "catseg3d convert --spacing NM")
-    else:
-        code = int(np.asarray(image.meta.get("xyzt_units", 0)).ravel()[0]) & 0x07
-        scale = NM_PER_UNIT.get(nib.nifti1.unit_codes.label.get(code, "unknown"), 1.0)
+    scale = source_nm_per_unit(image.meta, ndim)
+    if scale is None:
+        raise InputError(loaded_source(image.meta), "the file holds no voxel size (pixdim 1, unit unknown); write it "
+                                                    "with catseg3d convert --spacing NM")
     pixdim = image.pixdim[0] if isinstance(image.pixdim, list) else image.pixdim  # a batch: its first item
     spacing = [float(s) for s in pixdim[:ndim].tolist()]
     return spacing_from_monai(float(f"{exact_decimal(z) * scale:.12g}") for z in spacing)
