@@ -270,7 +270,7 @@ def test_a_real_metal_rod_that_the_shipped_model_misses_is_labelled_metal_after_
     assert main(["segment", str(reconstruction), str(tmp_path / "before.nii.gz"), "--axis", "x",
                  "--no-resample"]) == 0
     before = read_nifti(tmp_path / "before.nii.gz").array
-    assert (before[rod] == 2).mean() < 0.3  # most of the metal is missed
+    assert (before[rod] == 2).mean() < 0.5  # most of the metal is missed
     labelled = [16, 48]
     labels = np.full(volume.shape, UNLABELLED, np.uint8)
     labels[:, :, labelled] = np.where(rod[:, :, labelled], 2, 0)
@@ -282,7 +282,7 @@ def test_a_real_metal_rod_that_the_shipped_model_misses_is_labelled_metal_after_
     after = read_nifti(tmp_path / "after.nii.gz").array
     unseen = np.setdiff1d(np.arange(volume.shape[2]), labelled)
     scores = [dice(labels_[:, :, unseen], np.where(rod, 2, 0)[:, :, unseen], 2) for labels_ in (before, after)]
-    assert scores[1] > 0.85 and scores[1] > scores[0] + 0.5, scores
+    assert scores[0] < 0.7 and scores[1] > 0.85 and scores[1] > scores[0] + 0.2, scores
 
 
 @pytest.mark.parametrize("parent, rate", [("none", 0.0005), ("bundle", 0.0001)])
