@@ -16,7 +16,7 @@ import os
 import nibabel as nib
 import numpy as np
 from monai.data import NibabelWriter
-from monai.utils import convert_data_type
+from monai.utils import get_equivalent_dtype
 
 from catseg3d.io.nifti import DESCRIPTION, NM_PER_UNIT, source_nm_per_unit
 
@@ -46,5 +46,5 @@ class UnitKeepingNiftiWriter(NibabelWriter):
         if unit == "unknown":
             header["descrip"] = DESCRIPTION
         dtype = self.output_dtype if self.output_dtype is not None else self.data_obj.dtype
-        header.set_data_dtype(convert_data_type(np.zeros(0), np.ndarray, dtype=dtype)[0].dtype)
+        header.set_data_dtype(get_equivalent_dtype(dtype, np.ndarray))
         super().write(filename, verbose=verbose, header=header, **obj_kwargs)
