@@ -207,3 +207,36 @@ def test_slices_beyond_the_specimen_with_a_margin():
     np.testing.assert_array_equal(slice_indices(labels, 5), [11, 13, 15, 17, 19])  # centres of 5 runs of 2
     np.testing.assert_array_equal(slice_indices(labels, 5, margin=5), [7, 11, 15, 19, 23])  # 5..24
     np.testing.assert_array_equal(slice_indices(labels, 2, margin=15), [8, 26])  # 0..34: clipped at 0
+
+
+def test_slice_label_leaves_pt_tails_from_neighbouring_slices_unlabelled():
+    from catseg3d.simulation.dataset import slice_label
+
+    labels = np.zeros((12, 6, 6), dtype=np.uint8)
+    labels[:, :3] = 1
+    labels[4:7, 1, 1] = 2  # a particle in slices 4..6
+    labels[9, 4, 4] = 2  # another in slice 9 only
+    np.testing.assert_array_equal(slice_label(labels, 2), labels[2])  # no margin: the exact label
+    for z in range(12):
+        label = slice_label(labels, z, 2)
+        expected = labels[z].copy()
+        for y, x, zs in ((1, 1, range(4, 7)), (4, 4, [9])):
+            if labels[z, y, x] != 2 and any(abs(z - k) <= 2 for k in zs):
+                expected[y, x] = 255
+        np.testing.assert_array_equal(label, expected, err_msg=f"slice {z}")
+    assert slice_label(labels, 2, 2)[1, 1] == 255 and slice_label(labels, 1, 2)[1, 1] == 1  # 2 slices away, 3 away
+
+
+def test_imaging_overrides_reach_the_volumes_and_unknown_ones_are_refused(tmp_path):
+    from catseg3d.simulation.settings import ImagingParameters, imaging_parameters
+
+    assert imaging_parameters({"depth_blur_fwhm_nm": 2.5}) == ImagingParameters(depth_blur_fwhm_nm=2.5)
+    assert imaging_parameters(None) == ImagingParameters()
+    with pytest.raises(ValueError, match="depth_blur"):
+        imaging_parameters({"depth_blurr": 2.5})
+    (files,) = simulate_series(tmp_path, 1, (16, 16, 16), seed=5, spacing=SPACING, iterations=2, progress=False,
+                               imaging=imaging_parameters({"z_exponent": 1.7}))
+    assert json.loads(files.truth.read_text())["parameters"]["imaging"]["z_exponent"] == 1.7
+    (default,) = simulate_series(tmp_path / "default", 1, (16, 16, 16), seed=5, spacing=SPACING, iterations=2,
+                                 progress=False)
+    assert not np.allclose(read_nifti(files.reconstruction).array, read_nifti(default.reconstruction).array)

@@ -29,10 +29,11 @@ import numpy as np
 
 from catseg3d.io.datalist import DATALIST_NAME, write_datalist
 from catseg3d.io.jsonfile import write_json
+from catseg3d.io.labels import UNLABELLED
 from catseg3d.io.nifti import read_nifti, write_nifti
 from catseg3d.io.volume import Volume
 from catseg3d.simulation.series import SimulatedFiles, simulate_series
-from catseg3d.simulation.settings import simulator_settings
+from catseg3d.simulation.settings import imaging_parameters, simulator_settings
 from catseg3d.transforms.intensity import IntensityMapping, sample_indices, to_uint8
 
 DATALIST_3D_NAME = "datalist_3d.json"
@@ -74,14 +75,29 @@ def slice_indices(labels: np.ndarray, count: int, margin: int = 0) -> np.ndarray
     return occupied[np.unique(picks)]
 
 
-def _write_slices(files: SimulatedFiles, out: Path, count: int, margin_nm: float = 0.0) -> list[dict]:
+def slice_label(labels: np.ndarray, z: int, ambiguous_pt_voxels: int = 0, metal: int = 2) -> np.ndarray:
+    """The label of ``z`` slice ``z`` of ``labels`` ``(z, y, x)``, with :data:`UNLABELLED` where metal
+    lies within ``ambiguous_pt_voxels`` slices above or below but not in the slice itself: there a
+    reconstruction shows the particle's blurred tail, which an annotator of the slice would call
+    metal and the exact label calls something else, so the loss leaves those pixels out."""
+    label = labels[z].copy()
+    if ambiguous_pt_voxels > 0:
+        near = labels[max(z - ambiguous_pt_voxels, 0):z + ambiguous_pt_voxels + 1] == metal
+        label[near.any(axis=0) & (label != metal)] = UNLABELLED
+    return label
+
+
+def _write_slices(files: SimulatedFiles, out: Path, count: int, margin_nm: float = 0.0,
+                  ambiguous_pt_nm: float = 0.0) -> list[dict]:
     image, labels = read_nifti(files.folder / IMAGE_NAME), read_nifti(files.labels)
     spacing = (image.spacing[2], image.spacing[1])
+    ambiguous_voxels = int(round(ambiguous_pt_nm / image.spacing[0]))
     items = []
     for z in slice_indices(labels.array, count, int(round(margin_nm / image.spacing[0]))):
         stem = f"{files.folder.name}_z{z:03d}"
-        for key, volume in (("image", image), ("label", labels)):
-            write_nifti(Volume(np.ascontiguousarray(volume.array[z].T), spacing), out / f"{stem}_{key}.nii.gz")
+        label = slice_label(labels.array, z, ambiguous_voxels)
+        for key, array in (("image", image.array[z]), ("label", label)):
+            write_nifti(Volume(np.ascontiguousarray(array.T), spacing), out / f"{stem}_{key}.nii.gz")
         items.append({"image": f"slices/{stem}_image.nii.gz", "label": f"slices/{stem}_label.nii.gz"})
     return items
 
@@ -89,7 +105,8 @@ def _write_slices(files: SimulatedFiles, out: Path, count: int, margin_nm: float
 def embedded_dataset(folder: str | os.PathLike, metadata: dict | str | os.PathLike, volumes: int = 5,
                      validation_volumes: int = 1, slices_per_volume: int = 6,
                      shape: Sequence[int] = (128, 256, 256), spacing_nm: float = 0.12, seed: int = 0,
-                     slice_margin_nm: float = 0.0) -> str:
+                     slice_margin_nm: float = 0.0, ambiguous_pt_nm: float = 0.0,
+                     imaging: dict | None = None) -> str:
     """The embedded dataset's folder, generated first if it is missing or was made differently.
 
     Args:
@@ -103,12 +120,17 @@ def embedded_dataset(folder: str | os.PathLike, metadata: dict | str | os.PathLi
         seed: the simulation series' seed.
         slice_margin_nm: how far above and below the specimen (its first and last slices holding
             alumina or Pt) slices may be taken too (see :func:`slice_indices`).
+        ambiguous_pt_nm: leave unlabelled (255) the pixels of a slice with Pt within this distance
+            above or below them but not in the slice (see :func:`slice_label`); 0: none.
+        imaging: overrides of the simulator's
+            :class:`~catseg3d.simulation.settings.ImagingParameters` (field name to value), e.g.
+            ``{"depth_blur_fwhm_nm": 2.5}``; none: its defaults.
 
     Returns:
         ``folder`` as a string (for the bundle's ``dataset_dir``).
 
     Raises:
-        ValueError: fewer than one training or validation volume.
+        ValueError: fewer than one training or validation volume, or an unknown imaging parameter.
     """
     folder = Path(folder)
     if not 0 < validation_volumes < volumes:
@@ -117,18 +139,19 @@ def embedded_dataset(folder: str | os.PathLike, metadata: dict | str | os.PathLi
     if not isinstance(metadata, dict):
         metadata = json.loads(Path(metadata).read_text())
     mapping = IntensityMapping.from_metadata(metadata)
+    imaging_settings = imaging_parameters(imaging)
     manifest = {"volumes": volumes, "validation_volumes": validation_volumes, "slices_per_volume": slices_per_volume,
                 "shape_zyx": [int(s) for s in shape], "spacing_nm": float(spacing_nm), "seed": int(seed),
-                "slice_margin_nm": float(slice_margin_nm),
+                "slice_margin_nm": float(slice_margin_nm), "ambiguous_pt_nm": float(ambiguous_pt_nm),
                 "intensity_mapping": mapping.as_metadata(), "slices": "xy, tilt axis along axis 1",
-                **simulator_settings()}
+                **simulator_settings(imaging_settings)}
     with _locked(folder):
         try:
             if json.loads((folder / MANIFEST_NAME).read_text()) == manifest:
                 return str(folder)
         except (OSError, ValueError):
             pass
-        written = simulate_series(folder / "volumes", volumes, shape, seed, spacing_nm)
+        written = simulate_series(folder / "volumes", volumes, shape, seed, spacing_nm, imaging=imaging_settings)
         (folder / "slices").mkdir(exist_ok=True)
         splits = {"training": written[:-validation_volumes], "validation": written[-validation_volumes:]}
         slices, whole = {}, {}
@@ -136,7 +159,8 @@ def embedded_dataset(folder: str | os.PathLike, metadata: dict | str | os.PathLi
             slices[split], whole[split] = [], []
             for files in files_list:
                 map_reconstruction(files, mapping)
-                slices[split] += _write_slices(files, folder / "slices", slices_per_volume, slice_margin_nm)
+                slices[split] += _write_slices(files, folder / "slices", slices_per_volume, slice_margin_nm,
+                                                 ambiguous_pt_nm)
                 base = files.folder.relative_to(folder)
                 whole[split].append({"image": str(base / IMAGE_NAME), "label": str(base / files.labels.name)})
         write_datalist(slices, folder / DATALIST_NAME)

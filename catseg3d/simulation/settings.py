@@ -110,7 +110,21 @@ def parameters_dict(parameters) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(parameters).items()}
 
 
-def simulator_settings() -> dict:
-    """The default settings (JSON-ready): what a cached simulated volume must have been drawn with."""
+def imaging_parameters(overrides: dict | None = None) -> ImagingParameters:
+    """The default :class:`ImagingParameters` with ``overrides`` (field name to value) applied.
+
+    Raises:
+        ValueError: an override names no field of :class:`ImagingParameters`.
+    """
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(asdict(ImagingParameters())))
+    if unknown:
+        raise ValueError(f"unknown imaging parameter(s) {unknown}; known: {sorted(asdict(ImagingParameters()))}")
+    return ImagingParameters(**overrides)
+
+
+def simulator_settings(imaging: ImagingParameters = ImagingParameters()) -> dict:
+    """The settings (JSON-ready) a cached simulated volume must have been drawn with: the default
+    specimen distributions and ``imaging``."""
     return {"specimen_distributions": parameters_dict(SpecimenParameters()),
-            "imaging": parameters_dict(ImagingParameters())}
+            "imaging": parameters_dict(imaging)}
