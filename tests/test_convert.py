@@ -216,7 +216,7 @@ def test_missing_spacing_is_one_line_error_and_no_output(tmp_path):
     assert not list(tmp_path.glob("*.nii*")) and not list(tmp_path.glob(".out*"))
 
 
-@pytest.mark.parametrize("name", ["broken.tif", "broken.mrc", "broken.nii.gz", "broken.xyz"])
+@pytest.mark.parametrize("name", ["broken.tif", "broken.png", "broken.mrc", "broken.nii.gz", "broken.xyz"])
 def test_unreadable_file_is_one_line_error_and_no_output(tmp_path, name):
     (tmp_path / name).write_bytes(b"this is not an image" * 10)
     result = run_cli("convert", tmp_path / name, tmp_path / "out.nii.gz", "--spacing", "1")
@@ -339,3 +339,39 @@ def test_imod_unsigned_bytes_are_read_unsigned(tmp_path, flags, expected):
     np.testing.assert_array_equal(volume.array, values.view(expected))
     with open_slabs(path) as reader:
         np.testing.assert_array_equal(reader.read(0, 2), values.view(expected))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_grey_png_and_a_folder_of_png_slices(tmp_path, dtype):
+    """PNG written by SimpleITK (another library than the reader); PNG holds no pixel size."""
+    image = ramp((6, 10), dtype)
+    sitk.WriteImage(sitk.GetImageFromArray(image), str(tmp_path / "slice.png"))
+    check_nifti(convert(tmp_path, tmp_path / "slice.png", "--spacing", "0.25"), image, (0.25, 0.25))
+    folder = tmp_path / "slices"
+    folder.mkdir()
+    stack = ramp((11, 6, 10), dtype)
+    for index, plane in enumerate(stack):  # slice_2 must come before slice_10
+        sitk.WriteImage(sitk.GetImageFromArray(plane), str(folder / f"slice_{index + 1}.png"))
+    check_nifti(convert(tmp_path, folder, "--spacing", "0.3"), stack, (0.3, 0.3, 0.3))
+    result = run_cli("convert", tmp_path / "slice.png", tmp_path / "nospacing.nii.gz")
+    assert result.returncode == 2 and result.stderr.strip().endswith("the file holds no voxel size; pass --spacing NM")
+    assert not (tmp_path / "nospacing.nii.gz").exists()
+
+
+def test_rgb_png_with_equal_channels_is_grey_and_colour_png_is_refused(tmp_path):
+    grey = ramp((8, 12), np.uint8)
+    sitk.WriteImage(sitk.GetImageFromArray(np.stack([grey] * 3, axis=-1), isVector=True), str(tmp_path / "rgb.png"))
+    check_nifti(convert(tmp_path, tmp_path / "rgb.png", "--spacing", "1"), grey, (1.0, 1.0))
+    colour = np.stack([grey, grey, grey[::-1]], axis=-1)
+    sitk.WriteImage(sitk.GetImageFromArray(colour, isVector=True), str(tmp_path / "colour.png"))
+    result = run_cli("convert", tmp_path / "colour.png", tmp_path / "colour.nii.gz", "--spacing", "1")
+    assert result.returncode == 2 and "colour" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "colour.nii.gz").exists()
+
+
+def test_folder_mixing_tiff_and_png_is_refused(tmp_path):
+    tifffile.imwrite(tmp_path / "a.tif", ramp((4, 4)))
+    sitk.WriteImage(sitk.GetImageFromArray(ramp((4, 4))), str(tmp_path / "b.png"))
+    result = run_cli("convert", tmp_path, tmp_path / "out.nii.gz", "--spacing", "1")
+    assert result.returncode == 2 and "both TIFF (1) and PNG (1)" in result.stderr
+    assert not (tmp_path / "out.nii.gz").exists()

@@ -238,9 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     convert = commands.add_parser(
         "convert", help="convert a tomogram or image to NIfTI with its spacing in nm",
         description="Read a 2D TIFF, a multi-page TIFF stack, a folder of TIFF slices (natural name "
-                    "order), MRC/REC, NIfTI, NRRD, MHA, Gatan DM3/DM4 or EMD (Velox, Berkeley) and "
+                    "order), a grey PNG or a folder of PNG slices (with --spacing: PNG holds no pixel size), "
+                    "MRC/REC, NIfTI, NRRD, MHA, Gatan DM3/DM4 or EMD (Velox, Berkeley) and "
                     "write NIfTI whose pixdim holds the voxel size in nm (see catseg3d.io.nifti for the conventions).")
-    convert.add_argument("input", type=Path, help="file or folder of TIFF slices")
+    convert.add_argument("input", type=Path, help="file or folder of TIFF or PNG slices")
     convert.add_argument("output", type=Path, help="output .nii or .nii.gz")
     convert.add_argument("--spacing", type=float, nargs="+", metavar="NM",
                          help="voxel size in nm: one value, or one per axis in z y x order "

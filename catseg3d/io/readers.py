@@ -9,6 +9,10 @@ input                         voxel size
 multi-page stack)             resolution tags, ``spacing`` for z) if present
 folder of ``.tif`` slices     as for one TIFF, from the first slice, isotropic
 (natural name order)
+``.png`` (2D, 8 or 16 bit;    none: PNG holds no trustworthy pixel size, so ``spacing`` must be
+grey, or RGB with equal       given
+channels), or a folder of
+``.png`` slices
 ``.mrc``/``.rec``/``.st``/    the header's voxel size (Angstrom), unless it is 0
 ``.ali``/``.map``
 ``.nii``/``.nii.gz``          ``pixdim`` with the header's unit (see :mod:`catseg3d.io.nifti`)
@@ -38,6 +42,7 @@ from catseg3d.io.nifti import nifti_affine_nm, nifti_array, nifti_suffix, open_n
 from catseg3d.io.volume import Volume, exact_decimal
 
 TIFF_SUFFIXES = (".tif", ".tiff")
+PNG_SUFFIXES = (".png",)
 MRC_SUFFIXES = (".mrc", ".rec", ".st", ".ali", ".map")
 SITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
 # ImageJ calibration units (compared in lower case) -> nm
@@ -50,10 +55,34 @@ def natural_key(name: str) -> list:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
-def list_tiff_slices(folder: str | os.PathLike) -> list[Path]:
-    """The ``.tif``/``.tiff`` files of ``folder`` in natural name order."""
-    files = [p for p in Path(folder).iterdir() if p.suffix.lower() in TIFF_SUFFIXES and p.is_file()]
+def list_tiff_slices(folder: str | os.PathLike, suffixes: Sequence[str] = TIFF_SUFFIXES) -> list[Path]:
+    """The files of ``folder`` with one of ``suffixes`` (default ``.tif``/``.tiff``) in natural name order."""
+    files = [p for p in Path(folder).iterdir() if p.suffix.lower() in suffixes and p.is_file()]
     return sorted(files, key=lambda p: natural_key(p.name))
+
+
+def _read_png(path: Path) -> tuple[np.ndarray, None]:
+    """A PNG as a 2D grey array ``(y, x)``: grey as stored (8 or 16 bit), grey + alpha and RGB(A)
+    only where alpha is opaque everywhere and, for RGB, the three channels are equal. No spacing."""
+    from skimage.io import imread
+
+    try:
+        array = np.asarray(imread(path))
+    except Exception as error:
+        raise InputError(path, f"cannot read PNG ({error})") from error
+    if array.ndim == 3 and array.shape[-1] in (2, 4):
+        if not (array[..., -1] == np.iinfo(array.dtype).max).all():
+            raise InputError(path, "PNG has transparent pixels; expected a grey image")
+        array = array[..., :-1]
+    if array.ndim == 3 and array.shape[-1] == 3:
+        if not ((array[..., 0] == array[..., 1]) & (array[..., 1] == array[..., 2])).all():
+            raise InputError(path, "PNG is in colour; expected a grey image (or RGB with equal channels)")
+        array = array[..., 0]
+    elif array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim != 2:
+        raise InputError(path, f"expected a 2D grey PNG, got shape {array.shape}")
+    return np.ascontiguousarray(array), None
 
 
 def _tiff_calibration_nm(tif, path) -> tuple[float, float, float | None] | None:
@@ -153,13 +182,18 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, tuple[float, ...] | None]:
     return array, ((y, x) if array.ndim == 2 else (z, y, x))
 
 
-def _read_tiff_folder(folder: Path) -> tuple[np.ndarray, tuple[float, ...] | None]:
-    files = list_tiff_slices(folder)
-    if not files:
-        raise InputError(folder, "folder holds no .tif/.tiff files")
+def _read_slice_folder(folder: Path) -> tuple[np.ndarray, tuple[float, ...] | None]:
+    """A folder of TIFF slices or of PNG slices (not both) stacked along ``z`` in natural name order."""
+    tiffs, pngs = list_tiff_slices(folder), list_tiff_slices(folder, PNG_SUFFIXES)
+    if tiffs and pngs:
+        raise InputError(folder, f"folder holds both TIFF ({len(tiffs)}) and PNG ({len(pngs)}) files; "
+                                 "expected slices of one format")
+    if not tiffs and not pngs:
+        raise InputError(folder, "folder holds no .tif/.tiff or .png files")
+    files, read = (tiffs, _read_tiff) if tiffs else (pngs, _read_png)
     slices, spacing = [], None
     for index, file in enumerate(files):
-        array, file_spacing = _read_tiff(file)
+        array, file_spacing = read(file)
         if array.ndim != 2:
             raise InputError(file, f"expected a 2D slice, got shape {array.shape}")
         if slices and (array.shape, array.dtype) != (slices[0].shape, slices[0].dtype):
@@ -276,7 +310,7 @@ def read_volume(path: str | os.PathLike, spacing: float | Sequence[float] | None
     """Read an image, stack or volume in any supported format.
 
     Args:
-        path: a file or a folder of TIFF slices (see the module docstring for formats).
+        path: a file or a folder of TIFF or PNG slices (see the module docstring for formats).
         spacing: voxel size in nm overriding the file's: one value (isotropic) or one per array
             axis in ``(z, y, x)`` order.
         fallback_spacing: voxel size in nm (like ``spacing``) used only if the file holds none.
@@ -294,9 +328,11 @@ def read_volume(path: str | os.PathLike, spacing: float | Sequence[float] | None
     suffix = path.suffix.lower()
     affine = None  # for formats that place the voxels in space (NIfTI, NRRD, MHA)
     if path.is_dir():
-        array, file_spacing = _read_tiff_folder(path)
+        array, file_spacing = _read_slice_folder(path)
     elif suffix in TIFF_SUFFIXES:
         array, file_spacing = _read_tiff(path)
+    elif suffix in PNG_SUFFIXES:
+        array, file_spacing = _read_png(path)
     elif suffix in MRC_SUFFIXES:
         array, file_spacing = _read_mrc(path)
     elif nifti_suffix(path):
@@ -307,8 +343,8 @@ def read_volume(path: str | os.PathLike, spacing: float | Sequence[float] | None
     elif suffix in MICROSCOPE_SUFFIXES:
         array, file_spacing = read_microscope_volume(path)
     else:
-        raise InputError(path, f"unsupported format '{suffix}' (expected TIFF, a folder of TIFF "
-                               "slices, MRC/REC, NIfTI, NRRD, MHA, DM3/DM4 or EMD)")
+        raise InputError(path, f"unsupported format '{suffix}' (expected TIFF, PNG, a folder of TIFF "
+                               "or PNG slices, MRC/REC, NIfTI, NRRD, MHA, DM3/DM4 or EMD)")
     if spacing is not None:
         file_spacing, affine = per_axis(spacing, array.ndim, path), None  # the file's geometry no longer holds
     if file_spacing is None and fallback_spacing is not None:
