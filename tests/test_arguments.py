@@ -66,8 +66,8 @@ def library_defaults(function) -> dict:
     (["quantify", "labels", "--out", "o"], "catseg3d.quantify:write_quantification",
      {"min_size": "min_voxels", "open_pore_radius": "open_pore_radius_nm"}),
     (["evaluate", "--out", "o"], "catseg3d.metrics:Evaluation", {"percentiles": "percentiles"}),
-    (["reconstruct", "t", "o.nii"], "catseg3d.tomography:reconstruct_tilt_series",
-     {"method": "method", "iterations": "iterations", "tilt_axis": "tilt_axis"}),
+    (["reconstruct", "t", "o.nii", "--tilt-axis", "y"], "catseg3d.tomography:reconstruct_tilt_series",
+     {"method": "method", "iterations": "iterations", "tilt_axis": "tilt_axis"}),  # default auto: resolved first
     (["simulate", "o"], "catseg3d.simulation:simulate_series",
      {"seed": "seed", "spacing": "spacing", "dose": "dose", "method": "method", "iterations": "iterations",
       "first": "first"}),

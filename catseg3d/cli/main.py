@@ -156,6 +156,31 @@ def segment_command(args: argparse.Namespace) -> None:
         print(summary.line(args.output))
 
 
+def resolve_tilt_axis(series, requested: str, path: Path) -> str:
+    """The tilt axis to reconstruct with: ``requested`` (``y``/``x``), with a warning on stderr when
+    the projections clearly fit the other axis; for ``auto``, the axis they fit
+    (:mod:`catseg3d.tomography.tilt_axis`), or an error when the check cannot tell."""
+    from catseg3d.io import InputError
+    from catseg3d.tomography.tilt_axis import likely_tilt_axis, tilt_axis_misfit
+
+    try:
+        misfit = tilt_axis_misfit(series.projections, series.angles)
+    except ValueError:  # too few angles to check
+        misfit = {"y": float("nan"), "x": float("nan")}
+    likely = likely_tilt_axis(misfit)
+    evidence = f"centroids of the projection lines off their sinusoid by {misfit['y']:.2f} px rms for y, " \
+               f"{misfit['x']:.2f} px for x"
+    if requested == "auto":
+        if likely is None:
+            raise InputError(path, f"cannot tell the tilt axis from the projections ({evidence}); "
+                                   "pass --tilt-axis y or x")
+        return likely
+    if likely is not None and likely != requested:
+        print(f"catseg3d: warning: {path}: the projections fit a tilt axis along {likely} better than the "
+              f"requested {requested} ({evidence})", file=sys.stderr)
+    return requested
+
+
 def reconstruct_command(args: argparse.Namespace) -> None:
     from catseg3d.io import InputError, Volume, write_nifti
     from catseg3d.io.nifti import check_nifti_output
@@ -164,17 +189,18 @@ def reconstruct_command(args: argparse.Namespace) -> None:
 
     check_nifti_output(args.output, inputs=[p for p in (args.tilt_series, args.angles) if p is not None])
     series = load_tilt_series(args.tilt_series, args.angles, args.spacing)
+    tilt_axis = resolve_tilt_axis(series, args.tilt_axis, args.tilt_series)
     try:
         volume = reconstruct_tilt_series(series.projections, series.angles, args.method, args.iterations,
-                                         args.thickness, args.tilt_axis, progress=True)
+                                         args.thickness, tilt_axis, progress=True)
     except ValueError as error:
         raise InputError(args.tilt_series, str(error)) from error
     pixel_y, pixel_x = series.pixel_size
-    pixel_z = pixel_x if args.tilt_axis == "y" else pixel_y  # z is sampled like the axis across the tilt axis
+    pixel_z = pixel_x if tilt_axis == "y" else pixel_y  # z is sampled like the axis across the tilt axis
     write_nifti(Volume(volume, (pixel_z, pixel_y, pixel_x)), args.output)
     print(f"{args.output}: {args.method.upper()} x {args.iterations} of {len(series.angles)} projections "
           f"({series.angles.min():g} to {series.angles.max():g} degrees), volume {volume.shape} (z, y, x), "
-          f"voxels {pixel_z:g} x {pixel_y:g} x {pixel_x:g} nm")
+          f"voxels {pixel_z:g} x {pixel_y:g} x {pixel_x:g} nm, tilt axis along {tilt_axis}")
 
 
 def simulate_command(args: argparse.Namespace) -> None:
@@ -358,8 +384,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="SIRT (default; unconstrained) or MLEM (non-negative, as the paper's data)")
     rec.add_argument("--iterations", type=int, default=50, help="iterations (default 50)")
     rec.add_argument("--thickness", type=int, metavar="VOXELS", help="extent along the beam (default: the width)")
-    rec.add_argument("--tilt-axis", choices=["y", "x"], default="y",
-                     help="direction of the tilt axis in the projections: y (rows, default) or x")
+    rec.add_argument("--tilt-axis", choices=["auto", "y", "x"], default="auto",
+                     help="direction of the tilt axis in the projections: y (vertical), x (horizontal), or "
+                          "auto (default): the one about which the projections rotate, from how the centroid "
+                          "of each projection line moves over the tilts (an error when it cannot tell)")
     rec.add_argument("--spacing", type=float, metavar="NM", help="pixel size in nm, overriding the file's")
     rec.set_defaults(func=reconstruct_command)
 
