@@ -369,6 +369,15 @@ def test_rgb_png_with_equal_channels_is_grey_and_colour_png_is_refused(tmp_path)
     assert not (tmp_path / "colour.nii.gz").exists()
 
 
+def test_16_bit_colour_png_is_refused_not_cut_to_8_bits(tmp_path):
+    grey = ramp((8, 12), np.uint16) * 500  # values beyond 8 bits
+    sitk.WriteImage(sitk.GetImageFromArray(np.stack([grey] * 3, axis=-1), isVector=True), str(tmp_path / "rgb16.png"))
+    assert sitk.ReadImage(str(tmp_path / "rgb16.png")).GetPixelID() == sitk.sitkVectorUInt16
+    result = run_cli("convert", tmp_path / "rgb16.png", tmp_path / "out.nii.gz", "--spacing", "1")
+    assert result.returncode == 2 and "16-bit PNG with colour" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out.nii.gz").exists()
+
+
 def test_folder_mixing_tiff_and_png_is_refused(tmp_path):
     tifffile.imwrite(tmp_path / "a.tif", ramp((4, 4)))
     sitk.WriteImage(sitk.GetImageFromArray(ramp((4, 4))), str(tmp_path / "b.png"))

@@ -113,6 +113,9 @@ def test_uncalibrated_stack_needs_a_pixel_size_and_anisotropic_pixels_keep_their
         assert main(["reconstruct", str(mrc), str(out), "--angles", str(angles), "--tilt-axis", axis,
                      "--iterations", "2"]) == 0
         np.testing.assert_allclose(read_nifti(out).spacing, (z_spacing, 0.3, 0.2), rtol=1e-6)
+    capsys.readouterr()
+    assert main(["reconstruct", str(mrc), str(out), "--angles", str(angles)]) == 2  # auto needs 4 angles
+    assert "3 tilt angles are too few to find the tilt axis" in capsys.readouterr().err
 
 
 def test_stack_needs_angles_and_the_right_number(tmp_path, capsys):
@@ -136,7 +139,7 @@ def test_stack_needs_angles_and_the_right_number(tmp_path, capsys):
 
 def test_tilt_axis_found_from_the_projections():
     """Two off-centre blobs tilted about y: the line centroids follow sinusoids for y, not for x;
-    the same series transposed reads as tilted about x; a flat series cannot tell."""
+    the same series transposed reads as tilted about x; a flat series or one particle cannot tell."""
     from catseg3d.tomography.tilt_axis import likely_tilt_axis, tilt_axis_misfit
 
     volume = np.roll(blob((40, 32, 40), 3.0), (-6, -6, 7), axis=(0, 1, 2)) \
@@ -145,8 +148,12 @@ def test_tilt_axis_found_from_the_projections():
     misfit = tilt_axis_misfit(data, PAPER_ANGLES)
     assert misfit["y"] < 0.05 and misfit["x"] > 0.5  # pixels: exact for y up to the projector's sampling
     assert likely_tilt_axis(misfit) == "y" and likely_tilt_axis(tilt_axis_misfit(data.transpose(0, 2, 1), PAPER_ANGLES)) == "x"
-    assert tilt_axis_misfit(data.transpose(0, 2, 1), PAPER_ANGLES) == {"y": misfit["x"], "x": misfit["y"]}
+    assert tilt_axis_misfit(data.transpose(0, 2, 1), PAPER_ANGLES) == pytest.approx({"y": misfit["x"], "x": misfit["y"]})
     assert likely_tilt_axis(tilt_axis_misfit(np.ones((5, 8, 8)), [-60, -30, 0, 30, 60])) is None
+    # one round particle: its centroids across the axis never move, so they fit either axis
+    single = tilt_axis_misfit(project(np.roll(blob((40, 32, 40), 3.0), (-6, -6, 7), axis=(0, 1, 2)), PAPER_ANGLES),
+                              PAPER_ANGLES)
+    assert max(single.values()) < 0.01 and likely_tilt_axis(single) is None
     with pytest.raises(ValueError, match="at least 4 angles"):
         tilt_axis_misfit(data[:3], PAPER_ANGLES[:3])
 

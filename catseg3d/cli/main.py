@@ -163,10 +163,12 @@ def resolve_tilt_axis(series, requested: str, path: Path) -> str:
     from catseg3d.io import InputError
     from catseg3d.tomography.tilt_axis import likely_tilt_axis, tilt_axis_misfit
 
-    try:
-        misfit = tilt_axis_misfit(series.projections, series.angles)
-    except ValueError:  # too few angles to check
-        misfit = {"y": float("nan"), "x": float("nan")}
+    if len(series.angles) < 4:  # three parameters per sinusoid
+        if requested == "auto":
+            raise InputError(path, f"{len(series.angles)} tilt angles are too few to find the tilt axis (at least 4); "
+                                   "pass --tilt-axis y or x")
+        return requested
+    misfit = tilt_axis_misfit(series.projections, series.angles)
     likely = likely_tilt_axis(misfit)
     evidence = f"centroids of the projection lines off their sinusoid by {misfit['y']:.2f} px rms for y, " \
                f"{misfit['x']:.2f} px for x"

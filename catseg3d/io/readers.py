@@ -67,7 +67,17 @@ def _read_png(path: Path) -> tuple[np.ndarray, None]:
     from skimage.io import imread
 
     try:
+        with open(path, "rb") as file:
+            header = file.read(26)  # signature (8), IHDR length and type (8), width, height, depth, colour type
+        if len(header) < 26 or header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":
+            raise ValueError("not a PNG file")
+        bit_depth, colour_type = header[24], header[25]
+        if bit_depth == 16 and colour_type != 0:  # Pillow reads 16-bit colour or grey + alpha as 8 bits
+            raise InputError(path, "16-bit PNG with colour or transparency would be read as 8 bits; save it as "
+                                   "16-bit grey (or TIFF)")
         array = np.asarray(imread(path))
+    except InputError:
+        raise
     except Exception as error:
         raise InputError(path, f"cannot read PNG ({error})") from error
     if array.ndim == 3 and array.shape[-1] in (2, 4):

@@ -32,8 +32,9 @@ def tilt_axis_misfit(projections: np.ndarray, angles_deg: Sequence[float], backg
             are left out (empty lines have no centroid).
 
     Returns:
-        ``{"y": misfit, "x": misfit}`` in pixels, each the mass-weighted RMS residual over lines and
-        tilts of the line centroids (across the candidate axis) from ``a + b cos + c sin``.
+        ``{"y": misfit, "x": misfit}`` in pixels, each the RMS residual of the line centroids (across
+        the candidate axis) from each line's ``a + b cos + c sin``, fitted and averaged with the
+        line's mass at each tilt as weight (a line empty at some tilts counts only where it is not).
 
     Raises:
         ValueError: projections that are not 3D, angles that do not match them, or fewer than four
@@ -57,22 +58,30 @@ def tilt_axis_misfit(projections: np.ndarray, angles_deg: Sequence[float], backg
         mass["x"][index], moment["x"][index] = signal.sum(axis=0), np.arange(ny) @ signal
     misfit = {}
     for axis in AXES:
-        centroid = moment[axis] / np.maximum(mass[axis], np.finfo(float).tiny)
-        weight = mass[axis].mean(axis=0)
-        keep = weight > min_line_mass * weight.max()
-        if not weight.max() > 0:
+        weight = mass[axis]  # (tilts, lines): a line empty at one tilt has no centroid there
+        centroid = moment[axis] / np.maximum(weight, np.finfo(float).tiny)
+        mean_mass = weight.mean(axis=0)
+        if not mean_mass.max() > 0:
             misfit[axis] = float("nan")
             continue
-        coefficients, *_ = np.linalg.lstsq(design, centroid[:, keep], rcond=None)
-        residual = centroid[:, keep] - design @ coefficients
-        misfit[axis] = float(np.sqrt((weight[keep] * (residual ** 2).mean(axis=0)).sum() / weight[keep].sum()))
+        keep = mean_mass > min_line_mass * mean_mass.max()
+        w, y = weight[:, keep], centroid[:, keep]
+        # each line's sinusoid by least squares weighted with its mass at each tilt
+        normal = np.einsum("tl,tj,tk->ljk", w, design, design)
+        rhs = np.einsum("tl,tj,tl->lj", w, design, y)
+        coefficients = np.einsum("ljk,lk->lj", np.linalg.pinv(normal), rhs)
+        residual = y - np.einsum("tj,lj->tl", design, coefficients)
+        misfit[axis] = float(np.sqrt((w * residual ** 2).sum() / w.sum()))
     return misfit
 
-def likely_tilt_axis(misfit: dict[str, float], margin: float = 1.5) -> str | None:
-    """The axis whose misfit is at least ``margin`` times smaller than the other's, or None when
-    neither is (the check cannot tell)."""
+
+def likely_tilt_axis(misfit: dict[str, float], margin: float = 1.5, min_misfit_px: float = 0.25) -> str | None:
+    """The axis whose misfit is at least ``margin`` times smaller than the other's, where the other's
+    is at least ``min_misfit_px`` pixels; None when the check cannot tell. (Both misfits are small
+    when the lines across one axis do not move at all, as for one round particle: its centroids
+    fit either axis.)"""
     y, x = misfit["y"], misfit["x"]
-    if not (np.isfinite(y) and np.isfinite(x)):
+    if not (np.isfinite(y) and np.isfinite(x)) or max(y, x) < min_misfit_px:
         return None
     if y * margin <= x:
         return "y"
