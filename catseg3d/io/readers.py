@@ -55,7 +55,7 @@ def natural_key(name: str) -> list:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
-def list_tiff_slices(folder: str | os.PathLike, suffixes: Sequence[str] = TIFF_SUFFIXES) -> list[Path]:
+def list_slice_files(folder: str | os.PathLike, suffixes: Sequence[str] = TIFF_SUFFIXES) -> list[Path]:
     """The files of ``folder`` with one of ``suffixes`` (default ``.tif``/``.tiff``) in natural name order."""
     files = [p for p in Path(folder).iterdir() if p.suffix.lower() in suffixes and p.is_file()]
     return sorted(files, key=lambda p: natural_key(p.name))
@@ -194,7 +194,7 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, tuple[float, ...] | None]:
 
 def _read_slice_folder(folder: Path) -> tuple[np.ndarray, tuple[float, ...] | None]:
     """A folder of TIFF slices or of PNG slices (not both) stacked along ``z`` in natural name order."""
-    tiffs, pngs = list_tiff_slices(folder), list_tiff_slices(folder, PNG_SUFFIXES)
+    tiffs, pngs = list_slice_files(folder), list_slice_files(folder, PNG_SUFFIXES)
     if tiffs and pngs:
         raise InputError(folder, f"folder holds both TIFF ({len(tiffs)}) and PNG ({len(pngs)}) files; "
                                  "expected slices of one format")
