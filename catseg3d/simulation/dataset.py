@@ -76,7 +76,7 @@ def slice_indices(labels: np.ndarray, count: int, margin: int = 0) -> np.ndarray
 
 
 def slice_label(labels: np.ndarray, z: int, ambiguous_pt_voxels: int = 0, metal: int = 2) -> np.ndarray:
-    """The label of ``z`` slice ``z`` of ``labels`` ``(z, y, x)``, with :data:`UNLABELLED` where metal
+    """Slice ``z`` of the label volume ``labels`` ``(z, y, x)``, with :data:`UNLABELLED` where metal
     lies within ``ambiguous_pt_voxels`` slices above or below but not in the slice itself: there a
     reconstruction shows the particle's blurred tail, which an annotator of the slice would call
     metal and the exact label calls something else, so the loss leaves those pixels out."""
