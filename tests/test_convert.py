@@ -378,6 +378,19 @@ def test_16_bit_colour_png_is_refused_not_cut_to_8_bits(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out.nii.gz").exists()
 
 
+def test_grey_png_with_a_transparency_key_is_refused(tmp_path):
+    from PIL import Image  # scikit-image's PNG reader; SimpleITK writes no tRNS chunk
+
+    grey = ramp((8, 12), np.uint8)
+    Image.fromarray(grey).save(tmp_path / "keyed.png", transparency=0)
+    assert b"tRNS" in (tmp_path / "keyed.png").read_bytes()
+    result = run_cli("convert", tmp_path / "keyed.png", tmp_path / "out.nii.gz", "--spacing", "1")
+    assert result.returncode == 2 and "transparency key" in result.stderr and "keyed.png" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out.nii.gz").exists()
+    Image.fromarray(grey).save(tmp_path / "plain.png")  # the same image without the key reads as grey
+    check_nifti(convert(tmp_path, tmp_path / "plain.png", "--spacing", "1"), grey, (1.0, 1.0))
+
+
 def test_folder_mixing_tiff_and_png_is_refused(tmp_path):
     tifffile.imwrite(tmp_path / "a.tif", ramp((4, 4)))
     sitk.WriteImage(sitk.GetImageFromArray(ramp((4, 4))), str(tmp_path / "b.png"))

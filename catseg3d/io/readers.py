@@ -61,16 +61,33 @@ def list_slice_files(folder: str | os.PathLike, suffixes: Sequence[str] = TIFF_S
     return sorted(files, key=lambda p: natural_key(p.name))
 
 
+def _png_has_transparency_key(file) -> bool:
+    """Whether an open PNG file (binary) has a ``tRNS`` chunk, which comes before the image data:
+    a grey level, colour or palette entries drawn transparent."""
+    file.seek(8)
+    while True:
+        head = file.read(8)  # chunk length (4, big-endian) and type (4)
+        if len(head) < 8 or head[4:] in (b"IDAT", b"IEND"):
+            return False
+        if head[4:] == b"tRNS":
+            return True
+        file.seek(int.from_bytes(head[:4], "big") + 4, 1)  # the chunk's data and its CRC
+
+
 def _read_png(path: Path) -> tuple[np.ndarray, None]:
     """A PNG as a 2D grey array ``(y, x)``: grey as stored (8 or 16 bit), grey + alpha and RGB(A)
-    only where alpha is opaque everywhere and, for RGB, the three channels are equal. No spacing."""
+    only where alpha is opaque everywhere and, for RGB, the three channels are equal; none with a
+    transparency key (``tRNS``). No spacing."""
     from skimage.io import imread
 
     try:
         with open(path, "rb") as file:
             header = file.read(26)  # signature (8), IHDR length and type (8), width, height, depth, colour type
-        if len(header) < 26 or header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":
-            raise ValueError("not a PNG file")
+            if len(header) < 26 or header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":
+                raise ValueError("not a PNG file")
+            if _png_has_transparency_key(file):
+                raise InputError(path, "PNG has a transparency key (tRNS): some grey values mean transparent; "
+                                       "save it without transparency")
         bit_depth, colour_type = header[24], header[25]
         if bit_depth == 16 and colour_type != 0:  # Pillow reads 16-bit colour or grey + alpha as 8 bits
             raise InputError(path, "16-bit PNG with colour or transparency would be read as 8 bits; save it as "

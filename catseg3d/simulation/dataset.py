@@ -120,8 +120,9 @@ def embedded_dataset(folder: str | os.PathLike, metadata: dict | str | os.PathLi
         seed: the simulation series' seed.
         slice_margin_nm: how far above and below the specimen (its first and last slices holding
             alumina or Pt) slices may be taken too (see :func:`slice_indices`).
-        ambiguous_pt_nm: leave unlabelled (255) the pixels of a slice with Pt within this distance
-            above or below them but not in the slice (see :func:`slice_label`); 0: none.
+        ambiguous_pt_nm: leave unlabelled (255) the pixels of a training slice with Pt within this
+            distance above or below them but not in the slice (see :func:`slice_label`); 0: none.
+            Validation slices keep the exact labels, so that validation scores what a model predicts.
         imaging: overrides of the simulator's
             :class:`~catseg3d.simulation.settings.ImagingParameters` (field name to value), e.g.
             ``{"depth_blur_fwhm_nm": 2.5}``; none: its defaults.
@@ -145,6 +146,8 @@ def embedded_dataset(folder: str | os.PathLike, metadata: dict | str | os.PathLi
                 "slice_margin_nm": float(slice_margin_nm), "ambiguous_pt_nm": float(ambiguous_pt_nm),
                 "intensity_mapping": mapping.as_metadata(), "slices": "xy, tilt axis along axis 1",
                 **simulator_settings(imaging_settings)}
+    if ambiguous_pt_nm > 0:
+        manifest["ambiguous_pt_unlabelled_in"] = "training"
     with _locked(folder):
         try:
             if json.loads((folder / MANIFEST_NAME).read_text()) == manifest:
@@ -160,7 +163,7 @@ def embedded_dataset(folder: str | os.PathLike, metadata: dict | str | os.PathLi
             for files in files_list:
                 map_reconstruction(files, mapping)
                 slices[split] += _write_slices(files, folder / "slices", slices_per_volume, slice_margin_nm,
-                                                 ambiguous_pt_nm)
+                                                 ambiguous_pt_nm if split == "training" else 0.0)
                 base = files.folder.relative_to(folder)
                 whole[split].append({"image": str(base / IMAGE_NAME), "label": str(base / files.labels.name)})
         write_datalist(slices, folder / DATALIST_NAME)
