@@ -378,7 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
         "reconstruct", help="reconstruct a single-axis tilt series (SIRT or MLEM)",
         description="Reconstruct an aligned single-axis tilt series: a DM3/DM4/EMD file (angles "
                     "and pixel size from the file) or a (n_angles, y, x) stack any reader takes, with "
-                    "--angles. Writes a (z, y, x) NIfTI volume, z along the beam at 0 degrees, in nm.")
+                    "--angles. Intensities must grow with projected mass (HAADF-STEM); invert a bright-field "
+                    "series first. Writes a (z, y, x) NIfTI volume, z along the beam at 0 degrees, in nm.")
     rec.add_argument("tilt_series", type=Path, help="tilt series file")
     rec.add_argument("output", type=Path, help="output .nii or .nii.gz")
     rec.add_argument("--angles", type=Path, help="text file, one tilt angle in degrees per line (.tlt/.rawtlt)")
