@@ -240,3 +240,54 @@ def test_imaging_overrides_reach_the_volumes_and_unknown_ones_are_refused(tmp_pa
     (default,) = simulate_series(tmp_path / "default", 1, (16, 16, 16), seed=5, spacing=SPACING, iterations=2,
                                  progress=False)
     assert not np.allclose(read_nifti(files.reconstruction).array, read_nifti(default.reconstruction).array)
+
+
+def test_dim_masses_lie_beside_the_plate_at_its_depth_and_are_labelled_background():
+    from catseg3d.simulation.haadf import weight_volume
+    from catseg3d.simulation.specimen import AMORPHOUS
+
+    parameters = SpecimenParameters(carbon_probability=0.0, dim_masses=(2, 2), dim_mass_density=(0.5, 0.5))
+    specimen = simulate_specimen((96, 96, 96), 0.24, np.random.default_rng(3), parameters)
+    materials, masses = specimen.materials, specimen.materials == AMORPHOUS
+    assert len(specimen.geometry["dim_masses"]) == 2 and masses.sum() > 1000
+    assert (specimen.labels[masses] == 0).all()  # background to the labels
+    # beside the plate: no mass voxel inside the plate's outline (pores filled), and masses share
+    # slices normal to the beam with the alumina
+    solid = ndimage.binary_fill_holes(materials == ALUMINA)
+    assert not (masses & solid).any()
+    assert (masses.any(axis=(1, 2)) & (materials == ALUMINA).any(axis=(1, 2))).sum() >= 10
+    # their HAADF weight: amorphous carbon's (2 g/cm^3, Z 6, A 12.01) times 0.5 times the texture
+    weights = weight_volume(materials, specimen.density, 1.2)
+    carbon = 2.0 * 6.0 ** 1.2 / 12.01
+    np.testing.assert_allclose(weights[masses], carbon * specimen.density[masses], rtol=1e-5)
+    texture = specimen.density[masses] / 0.5
+    assert texture.std() > 0.2 and texture.mean() == pytest.approx(1.0, abs=0.1)
+    # none by default, and the default specimen draws nothing for them (same materials as before)
+    default = simulate_specimen((96, 96, 96), 0.24, np.random.default_rng(3), SpecimenParameters(carbon_probability=0.0))
+    assert "dim_masses" not in default.geometry and not (default.materials == AMORPHOUS).any()
+    again = simulate_specimen((96, 96, 96), 0.24, np.random.default_rng(3),
+                              SpecimenParameters(carbon_probability=0.0, dim_mass_radius_nm=(1.0, 1.0)))
+    assert np.array_equal(default.materials, again.materials)
+
+
+def test_specimen_overrides_reach_the_volumes_and_unknown_ones_are_refused(tmp_path):
+    from catseg3d.simulation.settings import specimen_parameters
+    from catseg3d.simulation.specimen import AMORPHOUS
+
+    assert specimen_parameters({"dim_masses": [1, 3]}) == SpecimenParameters(dim_masses=(1, 3))
+    assert specimen_parameters(None) == SpecimenParameters()
+    with pytest.raises(ValueError, match="dim_mass"):
+        specimen_parameters({"dim_mass": [1, 3]})
+    (files,) = simulate_series(tmp_path, 1, (48, 48, 48), seed=5, spacing=SPACING, iterations=2, progress=False,
+                               specimen=specimen_parameters({"dim_masses": [2, 2], "carbon_probability": 0.0}))
+    parameters = json.loads(files.truth.read_text())["parameters"]
+    assert parameters["specimen_distributions"]["dim_masses"] == [2, 2]
+    assert len(parameters["specimen_drawn"]["dim_masses"]) == 2
+    assert parameters["haadf_weights"]["amorphous"] == pytest.approx(parameters["haadf_weights"]["carbon"])
+    # the masses are in the reconstruction (brighter than vacuum), not in the labels
+    specimen = simulate_specimen((48, 48, 48), SPACING, np.random.default_rng([5, 0, 0]),
+                                 specimen_parameters({"dim_masses": [2, 2], "carbon_probability": 0.0}))
+    masses = specimen.materials == AMORPHOUS
+    assert np.array_equal(read_nifti(files.labels).array, specimen.labels) and masses.any()
+    reconstruction = read_nifti(files.reconstruction).array
+    assert reconstruction[masses].mean() > 2 * reconstruction[specimen.materials == VACUUM].mean()

@@ -33,7 +33,7 @@ from catseg3d.io.labels import UNLABELLED
 from catseg3d.io.nifti import read_nifti, write_nifti
 from catseg3d.io.volume import Volume
 from catseg3d.simulation.series import SimulatedFiles, simulate_series
-from catseg3d.simulation.settings import imaging_parameters, simulator_settings
+from catseg3d.simulation.settings import imaging_parameters, simulator_settings, specimen_parameters
 from catseg3d.transforms.intensity import IntensityMapping, sample_indices, to_uint8
 
 DATALIST_3D_NAME = "datalist_3d.json"
@@ -106,7 +106,7 @@ def embedded_dataset(folder: str | os.PathLike, metadata: dict | str | os.PathLi
                      validation_volumes: int = 1, slices_per_volume: int = 6,
                      shape: Sequence[int] = (128, 256, 256), spacing_nm: float = 0.12, seed: int = 0,
                      slice_margin_nm: float = 0.0, ambiguous_pt_nm: float = 0.0,
-                     imaging: dict | None = None) -> str:
+                     imaging: dict | None = None, specimen: dict | None = None) -> str:
     """The embedded dataset's folder, generated first if it is missing or was made differently.
 
     Args:
@@ -126,12 +126,16 @@ def embedded_dataset(folder: str | os.PathLike, metadata: dict | str | os.PathLi
         imaging: overrides of the simulator's
             :class:`~catseg3d.simulation.settings.ImagingParameters` (field name to value), e.g.
             ``{"depth_blur_fwhm_nm": 2.5}``; none: its defaults.
+        specimen: overrides of the simulator's
+            :class:`~catseg3d.simulation.settings.SpecimenParameters` (field name to value), e.g.
+            ``{"dim_masses": [1, 3]}``; none: its defaults.
 
     Returns:
         ``folder`` as a string (for the bundle's ``dataset_dir``).
 
     Raises:
-        ValueError: fewer than one training or validation volume, or an unknown imaging parameter.
+        ValueError: fewer than one training or validation volume, or an unknown imaging or specimen
+            parameter.
     """
     folder = Path(folder)
     if not 0 < validation_volumes < volumes:
@@ -140,12 +144,12 @@ def embedded_dataset(folder: str | os.PathLike, metadata: dict | str | os.PathLi
     if not isinstance(metadata, dict):
         metadata = json.loads(Path(metadata).read_text())
     mapping = IntensityMapping.from_metadata(metadata)
-    imaging_settings = imaging_parameters(imaging)
+    imaging_settings, specimen_settings = imaging_parameters(imaging), specimen_parameters(specimen)
     manifest = {"volumes": volumes, "validation_volumes": validation_volumes, "slices_per_volume": slices_per_volume,
                 "shape_zyx": [int(s) for s in shape], "spacing_nm": float(spacing_nm), "seed": int(seed),
                 "slice_margin_nm": float(slice_margin_nm), "ambiguous_pt_nm": float(ambiguous_pt_nm),
                 "intensity_mapping": mapping.as_metadata(), "slices": "xy, tilt axis along axis 1",
-                **simulator_settings(imaging_settings)}
+                **simulator_settings(imaging_settings, specimen_settings)}
     if ambiguous_pt_nm > 0:
         manifest["ambiguous_pt_unlabelled_in"] = "training"
     with _locked(folder):
@@ -154,7 +158,8 @@ def embedded_dataset(folder: str | os.PathLike, metadata: dict | str | os.PathLi
                 return str(folder)
         except (OSError, ValueError):
             pass
-        written = simulate_series(folder / "volumes", volumes, shape, seed, spacing_nm, imaging=imaging_settings)
+        written = simulate_series(folder / "volumes", volumes, shape, seed, spacing_nm, imaging=imaging_settings,
+                                  specimen=specimen_settings)
         (folder / "slices").mkdir(exist_ok=True)
         splits = {"training": written[:-validation_volumes], "validation": written[-validation_volumes:]}
         slices, whole = {}, {}

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from catseg3d.simulation.settings import ImagingParameters
-from catseg3d.simulation.specimen import ALUMINA, CARBON, PLATINUM, VACUUM
+from catseg3d.simulation.specimen import ALUMINA, AMORPHOUS, CARBON, PLATINUM, VACUUM
 from catseg3d.tomography import project_volume
 
 Z_EXPONENT = ImagingParameters.z_exponent  # the default
@@ -26,6 +26,7 @@ COMPOSITION = {
     ALUMINA: (3.65, (2 * 13 + 3 * 8) / 5, (2 * 26.98 + 3 * 16.00) / 5),  # gamma-Al2O3
     PLATINUM: (21.45, 78.0, 195.08),
     CARBON: (2.0, 6.0, 12.01),  # amorphous carbon film
+    AMORPHOUS: (2.0, 6.0, 12.01),  # dim amorphous masses: carbon-like, scaled by their own density
 }
 HAADF_WEIGHTS = {material: rho * z ** Z_EXPONENT / a for material, (rho, z, a) in COMPOSITION.items()}
 
@@ -43,7 +44,7 @@ def haadf_weights(z_exponent: float = Z_EXPONENT) -> dict[int, float]:
 def weight_volume(materials: np.ndarray, density: np.ndarray | None = None,
                   z_exponent: float = Z_EXPONENT) -> np.ndarray:
     """float32 ``(z, y, x)`` HAADF scattering weight of each voxel (vacuum 0); ``density`` (relative,
-    ``(z, y, x)``) scales the alumina's weight (its grain texture)."""
+    ``(z, y, x)``) scales the weight of the alumina and of the amorphous masses (their texture)."""
     weights = haadf_weights(z_exponent)
     table = np.zeros(max(weights) + 1, dtype=np.float32)
     for material, weight in weights.items():
@@ -51,8 +52,8 @@ def weight_volume(materials: np.ndarray, density: np.ndarray | None = None,
     table[VACUUM] = 0.0
     volume = table[materials]
     if density is not None:
-        alumina = materials == ALUMINA
-        volume[alumina] *= density[alumina]
+        textured = (materials == ALUMINA) | (materials == AMORPHOUS)
+        volume[textured] *= density[textured]
     return volume
 
 

@@ -15,7 +15,7 @@ from catseg3d.io.nifti import write_nifti
 from catseg3d.io.tilt import write_tilt_series
 from catseg3d.io.volume import Volume
 from catseg3d.simulation.settings import (DEFAULT_DOSE, DEFAULT_ITERATIONS, DEFAULT_METHOD, DEFAULT_SPACING_NM,
-                                          ImagingParameters, simulator_settings)
+                                          ImagingParameters, SpecimenParameters, simulator_settings)
 from catseg3d.simulation.tomogram import SimulatedTomogram, ground_truth_statistics, simulate_tomogram
 
 RECONSTRUCTION = "reconstruction.nii.gz"
@@ -77,9 +77,12 @@ def simulate_series(out_dir: str | os.PathLike, n: int, shape: Sequence[int], se
                     spacing: float = DEFAULT_SPACING_NM, dose: float | None = DEFAULT_DOSE,
                     method: str = DEFAULT_METHOD, iterations: int = DEFAULT_ITERATIONS,
                     first: int = 0, progress: bool = True,
-                    imaging: ImagingParameters = ImagingParameters()) -> list[SimulatedFiles]:
-    """Simulate volumes ``first .. first + n - 1`` of the ``seed`` series into ``out_dir/volume_NNN``,
-    imaged with ``imaging`` (default: :class:`~catseg3d.simulation.settings.ImagingParameters`).
+                    imaging: ImagingParameters = ImagingParameters(),
+                    specimen: SpecimenParameters = SpecimenParameters()) -> list[SimulatedFiles]:
+    """Simulate volumes ``first .. first + n - 1`` of the ``seed`` series into ``out_dir/volume_NNN``:
+    specimens drawn from ``specimen``, imaged with ``imaging`` (defaults:
+    :class:`~catseg3d.simulation.settings.SpecimenParameters` and
+    :class:`~catseg3d.simulation.settings.ImagingParameters`).
 
     A volume whose folder already holds the same parameters (the simulator's settings included) and
     all its files is kept, so an interrupted run resumes where it stopped.
@@ -99,12 +102,13 @@ def simulate_series(out_dir: str | os.PathLike, n: int, shape: Sequence[int], se
     out_dir.mkdir(parents=True, exist_ok=True)
     key = {"seed": int(seed), "shape_zyx": [int(s) for s in shape], "spacing_nm": float(spacing),
            "dose_counts_brightest_pixel": dose, "reconstruction": {"method": method, "iterations": int(iterations)},
-           **simulator_settings(imaging)}
+           **simulator_settings(imaging, specimen)}
     written = []
     for index in tqdm(range(first, first + n), desc="simulate", unit="volume", disable=not progress):
         files = SimulatedFiles(out_dir / f"volume_{index:03d}")
         if not _finished(files, {**key, "index": index}):
-            tomogram = simulate_tomogram(shape, spacing, seed, index, dose, method, iterations, imaging=imaging)
+            tomogram = simulate_tomogram(shape, spacing, seed, index, dose, method, iterations,
+                                         specimen_parameters=specimen, imaging=imaging)
             files = write_simulated_tomogram(tomogram, files.folder)
         written.append(files)
     return written

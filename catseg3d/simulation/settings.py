@@ -46,6 +46,13 @@ class SpecimenParameters:
         grain_contrast: relative SD of the alumina's density from grain to grain (texture; the
             labels do not see it).
         grain_size_nm: correlation length (Gaussian sigma) of that density texture.
+        dim_masses: inclusive range of the number of dim amorphous masses (carbon-like: support
+            film, contamination) beside the plate and at its depth, which the labels call
+            background: in slices through the plate they show as the faint textured masses that
+            annotators of real tomograms leave out of the support. ``(0, 0)``: none.
+        dim_mass_radius_nm: range of a mass's largest semi-axis (its others 0.5-1 times it).
+        dim_mass_density: range of a mass's density relative to amorphous carbon's (2 g/cm^3);
+            the alumina's grain texture runs through it too.
     """
 
     plate_extent: tuple[float, float] = (0.34, 0.44)
@@ -66,6 +73,9 @@ class SpecimenParameters:
     carbon_radius_nm: tuple[float, float] = (2.0, 5.0)
     grain_contrast: float = 0.4
     grain_size_nm: float = 0.7
+    dim_masses: tuple[int, int] = (0, 0)
+    dim_mass_radius_nm: tuple[float, float] = (2.0, 5.0)
+    dim_mass_density: tuple[float, float] = (0.6, 1.4)
 
 
 @dataclass(frozen=True)
@@ -123,8 +133,22 @@ def imaging_parameters(overrides: dict | None = None) -> ImagingParameters:
     return ImagingParameters(**overrides)
 
 
-def simulator_settings(imaging: ImagingParameters = ImagingParameters()) -> dict:
-    """The settings (JSON-ready) a cached simulated volume must have been drawn with: the default
-    specimen distributions and ``imaging``."""
-    return {"specimen_distributions": parameters_dict(SpecimenParameters()),
-            "imaging": parameters_dict(imaging)}
+def specimen_parameters(overrides: dict | None = None) -> SpecimenParameters:
+    """The default :class:`SpecimenParameters` with ``overrides`` (field name to value; a range as a
+    list or tuple) applied.
+
+    Raises:
+        ValueError: an override names no field of :class:`SpecimenParameters`.
+    """
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(asdict(SpecimenParameters())))
+    if unknown:
+        raise ValueError(f"unknown specimen parameter(s) {unknown}; known: {sorted(asdict(SpecimenParameters()))}")
+    return SpecimenParameters(**{k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in overrides.items()})
+
+
+def simulator_settings(imaging: ImagingParameters = ImagingParameters(),
+                       specimen: SpecimenParameters = SpecimenParameters()) -> dict:
+    """The settings (JSON-ready) a cached simulated volume must have been drawn with: the specimen
+    distributions and the imaging settings."""
+    return {"specimen_distributions": parameters_dict(specimen), "imaging": parameters_dict(imaging)}

@@ -15,9 +15,12 @@ Geometry (all lengths in nm, arrays in numpy ``(z, y, x)`` order, the electron b
   at sites drawn with a weight that grows with the local convexity, so mostly on facet edges, ledge
   edges and apexes. Particles keep two voxels apart, so each is one 26-connected component.
 * Optionally a strand of the lacey carbon film (a wavy cylinder) runs behind the plate.
+* Optionally (:attr:`SpecimenParameters.dim_masses`) dim amorphous masses (textured, irregular
+  ellipsoids of carbon-like matter) lie beside the plate at its depth.
 
-Materials: :data:`VACUUM`, :data:`ALUMINA`, :data:`PLATINUM`, :data:`CARBON`; the segmentation
-labels (background/pores 0, alumina 1, Pt 2) count carbon as background.
+Materials: :data:`VACUUM`, :data:`ALUMINA`, :data:`PLATINUM`, :data:`CARBON`, :data:`AMORPHOUS`;
+the segmentation labels (background/pores 0, alumina 1, Pt 2) count carbon and the amorphous
+masses as background.
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ from skimage.measure import marching_cubes, mesh_surface_area
 
 from catseg3d.simulation.settings import SpecimenParameters
 
-VACUUM, ALUMINA, PLATINUM, CARBON = 0, 1, 2, 3
+VACUUM, ALUMINA, PLATINUM, CARBON, AMORPHOUS = 0, 1, 2, 3, 4
 PLATE_ATTEMPTS = 20
-MATERIAL_NAMES = ("vacuum", "alumina", "platinum", "carbon")
+MATERIAL_NAMES = ("vacuum", "alumina", "platinum", "carbon", "amorphous")
+BACKGROUND_MATERIALS = (VACUUM, CARBON, AMORPHOUS)  # what the labels call background
 
 
 @dataclass
@@ -52,7 +56,8 @@ class Specimen:
             continuous implicit function (not on the voxel labels).
         pore_mask: bool ``(z, y, x)``, voxels carved out of the plate as pores.
         density: float32 ``(z, y, x)`` density of each voxel relative to its material's (the
-            alumina's grain texture), or None for uniform materials.
+            grain texture of the alumina and the amorphous masses, times each mass's own
+            density), or None for uniform materials.
     """
 
     materials: np.ndarray
@@ -66,8 +71,9 @@ class Specimen:
 
     @property
     def labels(self) -> np.ndarray:
-        """uint8 ``(z, y, x)`` segmentation labels: 0 background, pores and carbon; 1 alumina; 2 Pt."""
-        return np.where(self.materials == CARBON, VACUUM, self.materials).astype(np.uint8)
+        """uint8 ``(z, y, x)`` segmentation labels: 0 background, pores, carbon and amorphous
+        masses; 1 alumina; 2 Pt."""
+        return np.where(np.isin(self.materials, BACKGROUND_MATERIALS), VACUUM, self.materials).astype(np.uint8)
 
 
 def _frame(rng: np.random.Generator, max_tilt_deg: float) -> np.ndarray:
@@ -216,6 +222,30 @@ def _carbon(rng: np.random.Generator, plate: _Plate, points: np.ndarray, p: Spec
     return mask, {"radius_nm": radius, "direction_zyx": along.tolist(), "depth_nm": depth}
 
 
+def _dim_masses(rng: np.random.Generator, plate: _Plate, points: np.ndarray, spacing: Sequence[float],
+                p: SpecimenParameters) -> tuple[list[np.ndarray], list[dict]]:
+    """``count`` irregular ellipsoids (bool masks) centred beside the plate, within its depth, and
+    their parameters. The outline is an ellipsoid's signed distance plus smooth noise (SD 0.3 of
+    the smallest semi-axis, correlation 0.6 nm), so the masses are lumpy rather than smooth."""
+    count = int(rng.integers(p.dim_masses[0], p.dim_masses[1] + 1))
+    half_extent = np.abs(points[-1, -1, -1])  # (z, y, x) nm from the centre to the last voxel centre
+    masks, drawn = [], []
+    for _ in range(count):
+        radius = rng.uniform(*p.dim_mass_radius_nm)
+        radii = radius * np.array([1.0, *rng.uniform(0.5, 1.0, size=2)])
+        axes = np.linalg.qr(rng.standard_normal((3, 3)))[0]
+        angle, reach = rng.uniform(0, 2 * np.pi), rng.uniform(0.6, 1.0)
+        centre = np.array([rng.uniform(-1, 1) * min(plate.half, half_extent[0]),
+                           reach * half_extent[1] * np.sin(angle), reach * half_extent[2] * np.cos(angle)])
+        noise = ndimage.gaussian_filter(rng.standard_normal(points.shape[:3], dtype=np.float32),
+                                        [0.6 / s for s in spacing], truncate=3.0)
+        noise *= 0.3 * radii.min() / max(float(noise.std()), 1e-12)
+        masks.append(_ellipsoid_field(points, centre, axes, radii) + noise <= 0)
+        drawn.append({"centre_nm": centre.tolist(), "semi_axes_nm": radii.tolist(),
+                      "relative_density": float(rng.uniform(*p.dim_mass_density))})
+    return masks, drawn
+
+
 def _convexity(plate_mask: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
     """Fraction of vacuum in a ~1.5 nm box around each voxel (float32 ``(z, y, x)``)."""
     size = [max(3, int(round(1.5 / s)) | 1) for s in spacing]
@@ -325,6 +355,11 @@ def simulate_specimen(shape: Sequence[int], spacing: float | Sequence[float], rn
     if rng.uniform() < parameters.carbon_probability:
         carbon, geometry["carbon"] = _carbon(rng, plate, points, parameters)
         materials[carbon & (materials == VACUUM) & ~plate_mask] = CARBON
+    masses = []
+    if parameters.dim_masses[1] > 0:
+        masses, geometry["dim_masses"] = _dim_masses(rng, plate, points, spacing, parameters)
+        for mask in masses:
+            materials[mask & (materials == VACUUM) & ~plate_mask] = AMORPHOUS
     del points
     outer_area = plate.surface_area()
     pore_area = _surface_area(pore_field, spacing)
@@ -339,5 +374,9 @@ def simulate_specimen(shape: Sequence[int], spacing: float | Sequence[float], rn
         materials[nearest] = PLATINUM  # at least one voxel, however coarse the grid
         particle["centre_nm"] = _from_corner(centre, shape, spacing)
     density = _grain_texture(rng, shape, spacing, parameters) if parameters.grain_contrast > 0 else None
+    if masses:
+        density = np.ones(shape, dtype=np.float32) if density is None else density
+        for mask, drawn in zip(masses, geometry["dim_masses"]):
+            density[mask & (materials == AMORPHOUS)] *= np.float32(drawn["relative_density"])
     return Specimen(materials, spacing, particles, geometry, outer_area, pore_area,
                     pore_mask & (materials == VACUUM), density)
