@@ -59,6 +59,7 @@ ROWS = [
     ("contrast_pt_alumina", "(median Pt - median alumina) / SD alumina"),
     ("mean_ratio_pt_alumina", "mean Pt / mean alumina"),
     ("contrast_alumina_background", "(median alumina - median background) / SD alumina"),
+    ("dim_background", "background pixels at level 25 or above (dim masses)"),
     ("texture_alumina", "alumina texture: SD of image - Gaussian(0.24 nm)"),
     ("texture_background", "background texture: SD of image - Gaussian(0.24 nm)"),
     ("high_frequency_fraction_residual", "residual power above Nyquist/2 (white noise 0.75)"),

@@ -32,6 +32,7 @@ def test_class_fractions_and_histograms_match_numpy_counts():
     assert stats["fraction_alumina"] == pytest.approx(expected[1])
     assert stats["mean_pt"] == pytest.approx(image[label == 2].mean())
     assert stats["median_alumina"] == pytest.approx(np.median(image[label == 1]))
+    assert stats["dim_background"] == pytest.approx((image[label == 0] >= 25).sum() / (label == 0).sum())
 
 
 def test_contrast_of_a_two_level_phantom():

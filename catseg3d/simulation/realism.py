@@ -27,6 +27,7 @@ MID_BAND = (0.1, 0.5)  # mid frequencies, as fractions of the Nyquist frequency
 TEXTURE_SIGMA_NM = 0.24  # Gaussian of the texture high-pass: 2 pixels at the data's 0.12 nm
 TRUNCATE = 4.0  # the texture Gaussian's radius in sigmas
 MIN_TEXTURE_PIXELS = 16
+DIM_LEVEL = 25  # 8-bit level from which background counts as a dim mass (the real background's 91st percentile)
 
 
 def _spacing(spacing_nm) -> float:
@@ -268,6 +269,8 @@ def slice_statistics(image_u8: np.ndarray, label: np.ndarray, spacing_nm: float,
         * ``contrast_pt_alumina``: ``(median Pt - median alumina) / sd alumina``;
           ``mean_ratio_pt_alumina``: ``mean Pt / mean alumina``;
           ``contrast_alumina_background``: ``(median alumina - median background) / sd alumina``;
+        * ``dim_background``: the fraction of background pixels at level :data:`DIM_LEVEL` or above
+          (dim masses that the labels call background: out-of-focus or amorphous matter);
         * ``texture_alumina``, ``texture_background``: :func:`texture` of each class;
         * ``high_frequency_fraction_residual``: :func:`high_frequency_fraction` of the residual;
         * ``anisotropy_image``, ``anisotropy_residual``: :func:`anisotropy` of the image and of the
@@ -301,6 +304,8 @@ def slice_statistics(image_u8: np.ndarray, label: np.ndarray, spacing_nm: float,
     stats["contrast_pt_alumina"] = _ratio(stats["median_pt"] - stats["median_alumina"], sd_alumina)
     stats["mean_ratio_pt_alumina"] = _ratio(stats["mean_pt"], stats["mean_alumina"])
     stats["contrast_alumina_background"] = _ratio(stats["median_alumina"] - stats["median_background"], sd_alumina)
+    background = image[label == BACKGROUND]
+    stats["dim_background"] = float((background >= DIM_LEVEL).mean()) if background.size else float("nan")
     stats["texture_alumina"] = texture(image, label == ALUMINA, spacing)
     stats["texture_background"] = texture(image, label == BACKGROUND, spacing)
 
@@ -350,7 +355,7 @@ def _spectrum_or_nan(image: np.ndarray, spacing: float, n_bins: int) -> tuple[np
 
 SCALARS = ("fraction_background", "fraction_alumina", "fraction_pt", "mean_background", "mean_alumina", "mean_pt",
            "sd_background", "sd_alumina", "sd_pt", "contrast_pt_alumina", "mean_ratio_pt_alumina",
-           "contrast_alumina_background", "texture_alumina", "texture_background",
+           "contrast_alumina_background", "dim_background", "texture_alumina", "texture_background",
            "high_frequency_fraction_residual", "anisotropy_image", "anisotropy_residual",
            "streak_strength_image", "streak_strength_residual", "pt_count",
            "pt_per_100nm2", "pt_diameter_median_nm", "alumina_thickness_nm")
