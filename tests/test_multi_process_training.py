@@ -65,3 +65,29 @@ def test_each_rank_trains_on_its_own_share_of_the_training_list(small_dataset, t
     training = sorted(item["image"] for item in json.loads((small_dataset / "datalist.json").read_text())["training"])
     assert [len(rank) for rank in ranks] == [2, 2]
     assert sorted(ranks[0] + ranks[1]) == training
+
+
+LEAVE_SCRIPT = """
+import sys, time
+import torch.distributed as dist
+from catseg3d.engines import init_distributed, leave_distributed, rank
+init_distributed()
+if rank() == 0:
+    time.sleep(2.0)  # rank 0 still writing its files
+leave_distributed()
+print(f"rank {rank()} left at {time.time():.3f}; in a group: {dist.is_initialized()}", flush=True)
+"""
+
+
+def test_processes_leave_the_group_together(tmp_path):
+    """leave_distributed waits for every process (rank 0 writes last) before the group is destroyed."""
+    script = tmp_path / "leave.py"
+    script.write_text(LEAVE_SCRIPT)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    left = {int(r): float(t) for r, t in re.findall(r"rank (\d) left at ([0-9.]+); in a group: False", result.stdout)}
+    assert sorted(left) == [0, 1]
+    assert abs(left[0] - left[1]) < 1.0  # rank 1 waited for rank 0's 2 seconds
+    subprocess.run([sys.executable, "-c", "from catseg3d.engines import leave_distributed; leave_distributed()"],
+                   check=True)  # outside a process group: nothing to leave

@@ -126,7 +126,7 @@ def segment_command(args: argparse.Namespace) -> None:
     import torch
     import torch.distributed as dist
 
-    from catseg3d.engines import init_distributed
+    from catseg3d.engines import init_distributed, leave_distributed
     from catseg3d.engines import rank as process_rank
     from catseg3d.inference.model import load_segmentation_model
     from catseg3d.inference.predictor import Predictor
@@ -149,9 +149,11 @@ def segment_command(args: argparse.Namespace) -> None:
         summary = segment(args.input, args.output, predictor, planes=planes,
                           probabilities_path=args.probabilities, min_size=args.min_size,
                           intensity=args.intensity, spacing=args.spacing, slab=args.slab, report=print)
-    finally:
-        if dist.is_initialized():
+    except BaseException:
+        if dist.is_initialized():  # no barrier: the other processes may have failed too
             dist.destroy_process_group()
+        raise
+    leave_distributed()  # together, once rank 0 has written the output
     if rank == 0:
         print(summary.line(args.output))
 

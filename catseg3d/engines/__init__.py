@@ -2,11 +2,11 @@
 
 from catseg3d.engines.checkpoints import (RelocatableDiskSaver, completed_epochs, latest_checkpoint, resume_checkpoint,
                                           trained_classes, trained_features, trained_model, trained_state)
-from catseg3d.engines.distributed import init_distributed, log_on_rank_zero_only, rank
+from catseg3d.engines.distributed import init_distributed, leave_distributed, log_on_rank_zero_only, rank
 from catseg3d.engines.errors import report_input_errors_in_one_line
 from catseg3d.engines.flags import as_bool
 from catseg3d.engines.run_folder import RunFolderInUse, prepare_run_folder
 
 __all__ = ["RelocatableDiskSaver", "RunFolderInUse", "as_bool", "completed_epochs", "init_distributed",
-           "latest_checkpoint", "log_on_rank_zero_only", "prepare_run_folder", "rank", "report_input_errors_in_one_line",
-           "resume_checkpoint", "trained_classes", "trained_features", "trained_model", "trained_state"]
+           "latest_checkpoint", "leave_distributed", "log_on_rank_zero_only", "prepare_run_folder", "rank",
+           "report_input_errors_in_one_line", "resume_checkpoint", "trained_classes", "trained_features", "trained_model", "trained_state"]

@@ -41,3 +41,13 @@ def log_on_rank_zero_only() -> None:
     if rank() > 0:
         for name in ("", "ignite"):
             logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def leave_distributed() -> None:
+    """Leave the process group together: wait at a barrier until every process has finished its
+    work (rank 0 writes the checkpoints and logs after the others are done), then destroy the group.
+    A process that tears its group down while another still runs can abort on exit. Outside a
+    process group nothing happens."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
