@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -131,7 +132,7 @@ def main() -> None:
             evaluate = bundle("evaluating", [*configs, "bundle/configs/evaluate.yaml"], root, run["dataset_dir"],
                               run["fold"], [*run["overrides"], *evaluation_overrides, "--eval_dir", str(eval_dir),
                                             "--tta", str(tta).lower(), "--checkpoint", checkpoint])
-            subprocess.run(evaluate, cwd=REPO, check=True)
+            run_in_this_process(evaluate)
             report = json.loads((eval_dir / "report.json").read_text())
             logged.append(row(name, {**run, "checkpoint": checkpoint, "tta": tta}, report))
             per_image[eval_dir.name] = (eval_dir / "per_image.csv").read_text()
@@ -142,6 +143,22 @@ def main() -> None:
     kept = [r for r in read_rows(results) if r["name"] != name]
     write_text(results, "".join(json.dumps(json_safe(r), allow_nan=False) + "\n" for r in [*kept, *logged]))
     print(markdown(logged))
+
+
+def run_in_this_process(command: list[str]) -> None:
+    """A ``python -m monai.bundle run ...`` command run in this process, from the repository as the
+    command would be: the same command line, parsed by the same parser (fire), without starting
+    Python, torch and MONAI again for each evaluation."""
+    import fire
+    from monai.bundle import run
+
+    assert command[1:4] == ["-m", "monai.bundle", "run"], command
+    before = Path.cwd()
+    os.chdir(REPO)
+    try:
+        fire.Fire(run, command=command[4:])
+    finally:
+        os.chdir(before)
 
 
 def recorded_run(root: Path, args: argparse.Namespace, overrides: list[str]) -> dict:
