@@ -10,7 +10,7 @@ of Genc et al. (2022) on ``scripts/realism_report.py``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 DEFAULT_DOSE = 2000.0  # expected counts in the brightest pixel of the 0-degree projection
 DEFAULT_METHOD = "mlem"  # reconstruction: the paper's MLEM
@@ -120,17 +120,24 @@ def parameters_dict(parameters) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(parameters).items()}
 
 
+def _with_overrides(defaults, kind: str, overrides: dict | None):
+    """``defaults`` (a parameters dataclass) with ``overrides`` (field name to value; a range as a
+    list or tuple) applied; an unknown field name raises a ValueError naming ``kind``."""
+    overrides = dict(overrides or {})
+    known = asdict(defaults)
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise ValueError(f"unknown {kind} parameter(s) {unknown}; known: {sorted(known)}")
+    return replace(defaults, **{k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in overrides.items()})
+
+
 def imaging_parameters(overrides: dict | None = None) -> ImagingParameters:
     """The default :class:`ImagingParameters` with ``overrides`` (field name to value) applied.
 
     Raises:
         ValueError: an override names no field of :class:`ImagingParameters`.
     """
-    overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - set(asdict(ImagingParameters())))
-    if unknown:
-        raise ValueError(f"unknown imaging parameter(s) {unknown}; known: {sorted(asdict(ImagingParameters()))}")
-    return ImagingParameters(**overrides)
+    return _with_overrides(ImagingParameters(), "imaging", overrides)
 
 
 def specimen_parameters(overrides: dict | None = None) -> SpecimenParameters:
@@ -140,11 +147,7 @@ def specimen_parameters(overrides: dict | None = None) -> SpecimenParameters:
     Raises:
         ValueError: an override names no field of :class:`SpecimenParameters`.
     """
-    overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - set(asdict(SpecimenParameters())))
-    if unknown:
-        raise ValueError(f"unknown specimen parameter(s) {unknown}; known: {sorted(asdict(SpecimenParameters()))}")
-    return SpecimenParameters(**{k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in overrides.items()})
+    return _with_overrides(SpecimenParameters(), "specimen", overrides)
 
 
 def simulator_settings(imaging: ImagingParameters = ImagingParameters(),
