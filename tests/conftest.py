@@ -28,6 +28,65 @@ def run_catseg3d(*args) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(args, returncode, stdout.getvalue(), stderr.getvalue())
 
 
+def run_in_this_process(command: list, main, cwd=REPO) -> subprocess.CompletedProcess:
+    """``main()`` run from ``cwd`` as the interpreter would run ``command``, without starting Python,
+    torch and MONAI again: its exit status, stdout and stderr. ``SystemExit`` gives its status (a
+    message goes to stderr with status 1); any other exception is reported by ``sys.excepthook``
+    (catseg3d's one-line report where a bundle installed it), status 1. Log handlers that hold the
+    streams of an earlier run are not captured: tests of log output start a real process."""
+    import contextlib
+    import io
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    before = Path.cwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                main()
+                returncode = 0
+            except SystemExit as exit_:
+                returncode = exit_.code if isinstance(exit_.code, int) else 0 if exit_.code is None else 1
+                if not isinstance(exit_.code, (int, type(None))):
+                    print(exit_.code, file=sys.stderr)
+            except Exception:
+                sys.excepthook(*sys.exc_info())
+                returncode = 1
+    finally:
+        os.chdir(before)
+    return subprocess.CompletedProcess(command, returncode, stdout.getvalue(), stderr.getvalue())
+
+
+def run_script(script, *args, cwd=REPO) -> subprocess.CompletedProcess:
+    """``python scripts/SCRIPT ARGS`` in this process (see :func:`run_in_this_process`): the script
+    runs as ``__main__`` with that ``sys.argv``, its folder first on ``sys.path``."""
+    import runpy
+
+    path = REPO / "scripts" / script
+    argv = [str(path), *map(str, args)]
+
+    def main():
+        saved_argv, saved_path = sys.argv, list(sys.path)
+        sys.argv, sys.path[:0] = argv, [str(path.parent)]
+        try:
+            runpy.run_path(str(path), run_name="__main__")
+        finally:
+            sys.argv, sys.path[:] = saved_argv, saved_path
+
+    return run_in_this_process([sys.executable, *argv], main, cwd)
+
+
+def run_monai_bundle(*args, cwd=REPO) -> subprocess.CompletedProcess:
+    """``python -m monai.bundle ARGS`` in this process (see :func:`run_in_this_process`): the same
+    command line parsed by the same parser (fire) over the same functions."""
+    import fire
+    import monai.bundle.__main__ as bundle_main
+
+    command = [str(a) for a in args]
+    return run_in_this_process([sys.executable, "-m", "monai.bundle", *command],
+                               lambda: fire.Fire(bundle_main, command=command), cwd)
+
+
 @pytest.fixture(scope="session")
 def genc_src() -> Path:
     """The authors' data folder (read-only); CI provides it beside the clone."""
@@ -81,9 +140,18 @@ def bundle_command(run_id, config_files, dataset_dir, bundle_root, *overrides):
 
 
 def run_bundle(run_id, config_files, dataset_dir, bundle_root, *overrides):
-    """Run a bundle workflow from the repository root; fail the test with its output if it fails."""
+    """Run a bundle workflow from the repository root in a new process; fail the test with its output
+    if it fails."""
     result = subprocess.run(bundle_command(run_id, config_files, dataset_dir, bundle_root, *overrides), cwd=REPO,
                             capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def run_bundle_here(run_id, config_files, dataset_dir, bundle_root, *overrides):
+    """:func:`run_bundle` in this process (:func:`run_monai_bundle`), for tests that read the
+    workflow's files rather than its log; fail the test with its output if it fails."""
+    result = run_monai_bundle(*bundle_command(run_id, config_files, dataset_dir, bundle_root, *overrides)[3:])
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import run_bundle
+from conftest import run_bundle_here as run_bundle
 
 from catseg3d.engines import latest_checkpoint
 from catseg3d.inference import remove_small_components

@@ -7,7 +7,7 @@ import sys
 
 import nibabel as nib
 import numpy as np
-from conftest import REPO
+from conftest import REPO, run_monai_bundle
 from test_segment import make_bundle
 
 from catseg3d.cli.main import main
@@ -68,12 +68,10 @@ def test_bundle_inference_resamples_to_the_models_pixel_size_like_segment(tmp_pa
     image = sitk.GetImageFromArray(array)
     image.SetSpacing((0.24e-6, 0.5e-6, 0.5e-6))  # mm, x y z
     sitk.WriteImage(image, str(inputs / "coarse_mm.nii.gz"))
-    common = [sys.executable, "-m", "monai.bundle", "run", "inference", "--config_file", CONFIGS,
-              "--bundle_root", str(bundle), "--input_dir", str(inputs), "--network_def#features", "[4,8,16]",
-              "--roi_size", "[16,16]", "--autocast", "false"]
+    common = ["run", "inference", "--config_file", CONFIGS, "--bundle_root", str(bundle), "--input_dir", str(inputs),
+              "--network_def#features", "[4,8,16]", "--roi_size", "[16,16]", "--autocast", "false"]
     for out, extra in (("out", []), ("native", ["--resample", "false"])):
-        result = subprocess.run([*common, "--inference_dir", str(tmp_path / out), *extra], cwd=REPO,
-                                capture_output=True, text=True)
+        result = run_monai_bundle(*common, "--inference_dir", str(tmp_path / out), *extra)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     reference = tmp_path / "reference.nii.gz"
     assert main(["segment", str(inputs / "coarse.nii.gz"), str(reference), "--model", str(bundle), "--window", "16",

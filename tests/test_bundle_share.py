@@ -8,15 +8,19 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from conftest import REPO, run_monai_bundle
 
 METADATA = REPO / "bundle" / "configs" / "metadata.json"
 SCHEMA = REPO / "bundle" / "configs" / "metadata_schema.json"
 
 
-def verify_metadata(meta_file):
-    return subprocess.run([sys.executable, "-m", "monai.bundle", "verify_metadata", "--meta_file", str(meta_file),
-                           "--filepath", str(SCHEMA)], capture_output=True, text=True, cwd=REPO)
+def verify_metadata(meta_file, in_this_process=False):
+    """``python -m monai.bundle verify_metadata`` against the repository's schema, in a new process or in
+    this one (the same command line and functions, without the interpreter's start)."""
+    args = ["verify_metadata", "--meta_file", str(meta_file), "--filepath", str(SCHEMA)]
+    if in_this_process:
+        return run_monai_bundle(*args)
+    return subprocess.run([sys.executable, "-m", "monai.bundle", *args], capture_output=True, text=True, cwd=REPO)
 
 
 def test_metadata_verifies_offline_against_the_repository_schema():
@@ -55,15 +59,17 @@ def test_broken_metadata_is_rejected(tmp_path, breakage, field):
     breakage(meta)
     broken = tmp_path / "metadata.json"
     broken.write_text(json.dumps(meta))
-    result = verify_metadata(broken)
+    result = verify_metadata(broken, in_this_process=True)
     assert result.returncode != 0
     assert field in result.stderr
 
 
-def verify_net_in_out(meta_file, *overrides):
-    return subprocess.run([sys.executable, "-m", "monai.bundle", "verify_net_in_out", "network_def",
-                           "--meta_file", str(meta_file), "--config_file", "bundle/configs/train.yaml",
-                           "--n", "1", "--device", "cpu", *overrides], capture_output=True, text=True, cwd=REPO)
+def verify_net_in_out(meta_file, in_this_process=False):
+    args = ["verify_net_in_out", "network_def", "--meta_file", str(meta_file), "--config_file",
+            "bundle/configs/train.yaml", "--n", "1", "--device", "cpu"]
+    if in_this_process:
+        return run_monai_bundle(*args)
+    return subprocess.run([sys.executable, "-m", "monai.bundle", *args], capture_output=True, text=True, cwd=REPO)
 
 
 def test_network_shapes_match_the_metadata():
@@ -77,6 +83,6 @@ def test_network_with_other_outputs_than_the_metadata_fails(tmp_path):
     meta["network_data_format"]["outputs"]["pred"]["num_channels"] = 2
     wrong = tmp_path / "metadata.json"
     wrong.write_text(json.dumps(meta))
-    result = verify_net_in_out(wrong)
+    result = verify_net_in_out(wrong, in_this_process=True)
     assert result.returncode != 0
     assert "output channel number" in result.stderr or "num_channels" in result.stderr, result.stderr[-1500:]

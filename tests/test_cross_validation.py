@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
-
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import run_script
 
 COLUMNS = [f"{m}_{c}" for c in ("background", "alumina", "pt") for m in ("dsc", "precision", "recall")] + [
     "rhd90_nm_alumina", "rhd90_nm_pt"]
@@ -29,8 +26,8 @@ def write_scores(path, values, pt_status=None, names=None):
 
 
 def run(runs, *args):
-    return subprocess.run([sys.executable, "scripts/cross_validation.py", "demo", "--folds", "3", "--record", str(runs),
-                           "--evaluations", "eval_last", *args], cwd=REPO, capture_output=True, text=True)
+    return run_script("cross_validation.py", "demo", "--folds", "3", "--record", str(runs),
+                      "--evaluations", "eval_last", *args)
 
 
 def test_folds_are_pooled_over_images_and_compared_with_the_reference(tmp_path):
@@ -117,9 +114,8 @@ def test_first_fold_pools_a_later_run_of_folds(tmp_path):
     folds = {k: rng.uniform(0.5, 1.0, (3, len(COLUMNS))) for k in (1, 2, 3)}
     for k, values in folds.items():
         write_scores(tmp_path / f"demo_fold{k}" / "eval_last.csv", values)
-    result = subprocess.run([sys.executable, "scripts/cross_validation.py", "demo", "--first-fold", "1", "--folds", "2",
-                             "--record", str(tmp_path), "--evaluations", "eval_last"],
-                            cwd=REPO, capture_output=True, text=True)
+    result = run_script("cross_validation.py", "demo", "--first-fold", "1", "--folds", "2",
+                        "--record", str(tmp_path), "--evaluations", "eval_last")
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "demo_cv_folds1-2.json").read_text(), parse_constant=pytest.fail)[0]
     assert summary["folds"] == [1, 2] and summary["n_images"] == 6
@@ -189,15 +185,14 @@ def test_against_evaluation_pairs_with_the_other_runs_named_folder(tmp_path):
     for j, column in enumerate(COLUMNS):
         assert np.isclose(paired[column]["mean"], differences[:, j].mean()), column
     assert "| eval_last | demo - other eval: paired, same images |" in result.stdout
-    alone = subprocess.run([sys.executable, "scripts/cross_validation.py", "demo", "--against-evaluation", "eval",
-                            "--record", str(tmp_path)], cwd=REPO, capture_output=True, text=True)
+    alone = run_script("cross_validation.py", "demo", "--against-evaluation", "eval",
+                       "--record", str(tmp_path))
     assert alone.returncode == 2 and "--against-evaluation needs --against" in alone.stderr
 
 
 @pytest.mark.parametrize("folds", [["--folds", "0"], ["--first-fold", "-1"]])
 def test_an_empty_or_negative_fold_range_is_refused(tmp_path, folds):
-    result = subprocess.run([sys.executable, "scripts/cross_validation.py", "demo", *folds, "--record", str(tmp_path)],
-                            cwd=REPO, capture_output=True, text=True)
+    result = run_script("cross_validation.py", "demo", *folds, "--record", str(tmp_path))
     assert result.returncode == 2 and "--folds needs at least 1 and --first-fold at least 0" in result.stderr
     assert not list(tmp_path.glob("*.json"))
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from conftest import REPO, run_script
 
 from catseg3d.io.datalist import write_cross_validation_folds
 
@@ -40,15 +40,15 @@ def test_a_run_logs_the_numbers_of_its_evaluation_report(small_dataset, tmp_path
         assert row["command"].startswith("python scripts/experiment.py tiny --minutes 5 --fold 0 -- --epochs 1")
     assert sorted(p.name for p in (record / "tiny").iterdir()) == ["eval.csv", "eval_last.csv", "eval_last_tta.csv",
                                                                   "eval_tta.csv"]
-    table = subprocess.run([sys.executable, "scripts/experiment.py", "--table", "--record", str(record)], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout
+    table = run_script("experiment.py", "--table", "--record", str(record))
+    assert table.returncode == 0, table.stderr
+    table = table.stdout
     assert table.strip().count("\n") == 5 and f"{logged[1]['dsc_pt']:.3f} | " in table
 
     # scored again with the recipe recorded at training (fold 0, its overrides) and an evaluation
     # override, recorded under another name: the run's rows stay
-    cleaned = subprocess.run([*command[:3], "--evaluate_only", "--scored-as", "tiny_min50", "--runs", str(runs),
-                              "--record", str(record), "--", "--min_size", "50"], cwd=REPO, capture_output=True,
-                             text=True, timeout=900)
+    cleaned = run_script("experiment.py", "tiny", "--evaluate_only", "--scored-as", "tiny_min50", "--runs", str(runs),
+                         "--record", str(record), "--", "--min_size", "50")
     assert cleaned.returncode == 0, (cleaned.stdout + cleaned.stderr)[-3000:]
     rows = [json.loads(line) for line in (record / "results.jsonl").read_text().splitlines()]
     assert rows[:4] == logged and [r["name"] for r in rows[4:]] == ["tiny_min50"] * 4
@@ -61,12 +61,11 @@ def test_a_run_logs_the_numbers_of_its_evaluation_report(small_dataset, tmp_path
     assert any(r["dsc_alumina"] != o["dsc_alumina"] for r, o in zip(rows[4:], logged))  # small components relabelled
     assert not (runs / "tiny_min50" / "models").exists()  # the network scored is the run's
 
-    retrain = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    retrain = run_script("experiment.py", *command[2:])
     assert retrain.returncode == 1 and retrain.stderr.strip() == (
         f"experiment: {runs}/tiny/models: holds a trained run already; choose another name "
         "(or score it again with --evaluate_only)")
-    refold = subprocess.run([*command[:3], "--evaluate_only", "--fold", "1", "--runs", str(runs)], cwd=REPO,
-                            capture_output=True, text=True, timeout=900)
+    refold = run_script("experiment.py", "tiny", "--evaluate_only", "--fold", "1", "--runs", str(runs))
     assert refold.returncode == 1 and "--evaluate_only takes the recipe recorded there" in refold.stderr
 
 
@@ -76,8 +75,7 @@ def test_more_folds_than_patches_fails(small_dataset):
 
 
 def test_evaluating_a_run_that_was_never_trained_fails_in_one_line(tmp_path):
-    result = subprocess.run([sys.executable, "scripts/experiment.py", "never", "--evaluate_only", "--runs",
-                             str(tmp_path), "--record", str(tmp_path)], cwd=REPO, capture_output=True, text=True)
+    result = run_script("experiment.py", "never", "--evaluate_only", "--runs", str(tmp_path), "--record", str(tmp_path))
     assert result.returncode == 1
     assert result.stderr.strip() == f"experiment: {tmp_path}/never/training.json: no trained run to evaluate"
     assert not (tmp_path / "results.jsonl").exists()
@@ -94,8 +92,7 @@ def test_scored_as_names_a_new_record_of_an_evaluation_override(tmp_path, scored
     for run in ("tiny", "trained"):
         (tmp_path / run).mkdir()
         (tmp_path / run / "training.json").write_text("{}")
-    result = subprocess.run([sys.executable, "scripts/experiment.py", "tiny", "--evaluate_only", "--scored-as",
-                             scored_as, "--runs", str(tmp_path), "--record", str(tmp_path), *overrides], cwd=REPO,
-                            capture_output=True, text=True)
+    result = run_script("experiment.py", "tiny", "--evaluate_only", "--scored-as", scored_as, "--runs", str(tmp_path),
+                        "--record", str(tmp_path), *overrides)
     assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].endswith(error)
     assert not (tmp_path / "results.jsonl").exists()

@@ -9,7 +9,7 @@ import sys
 import nibabel as nib
 import numpy as np
 import pytest
-from conftest import REPO, run_bundle
+from conftest import REPO, run_bundle_here, run_monai_bundle
 from test_segment import make_bundle
 
 from catseg3d.cli.main import main
@@ -223,7 +223,7 @@ def test_other_classes_replace_the_output_layer_and_the_bundle_command_runs_from
                  str(["bundle/configs/train.yaml", "bundle/configs/inference.yaml"]), "--bundle_root", str(out.bundle),
                  "--input_dir", str(inputs), "--inference_dir", str(tmp_path / "inferred"), "--roi_size", "[16,16]",
                  "--autocast", "false"]
-    run = subprocess.run(inference, cwd=REPO, capture_output=True, text=True, timeout=600)
+    run = run_monai_bundle(*inference[3:])
     assert run.returncode == 0, run.stderr[-3000:]
     assert main(["segment", str(inputs / "image.nii.gz"), str(tmp_path / "windowed.nii.gz"), "--model", str(out.bundle),
                  "--window", "16", "--precision", "float32"]) == 0
@@ -238,8 +238,8 @@ def test_other_classes_replace_the_output_layer_and_the_bundle_command_runs_from
                 slice_dir / "label.nii.gz")
     (slice_dir / "datalist.json").write_text(json.dumps({key: [{"image": "image.nii.gz", "label": "label.nii.gz"}]
                                                          for key in ("training", "validation")}))
-    run_bundle("evaluating", ["bundle/configs/train.yaml", "bundle/configs/evaluate.yaml"], slice_dir, out.bundle,
-               "--eval_dir", tmp_path / "eval", "--autocast", "false")
+    run_bundle_here("evaluating", ["bundle/configs/train.yaml", "bundle/configs/evaluate.yaml"], slice_dir, out.bundle,
+                    "--eval_dir", tmp_path / "eval", "--autocast", "false")
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert list(report["metrics"]["dsc"]) == ["pores", "support", "oxide", "metal"] and report["n_images"] == 1
     command = [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file",

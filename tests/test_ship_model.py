@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import torch
-from conftest import REPO
+from conftest import run_script
 
 from catseg3d.networks import PaperUNet
 
 
 def ship(weights, bundle):
-    return subprocess.run([sys.executable, "scripts/ship_model.py", str(weights), "--bundle", str(bundle)],
-                          cwd=REPO, capture_output=True, text=True)
+    return run_script("ship_model.py", weights, "--bundle", bundle)
 
 
 def test_a_training_checkpoint_is_shipped_in_float16(tmp_path):
