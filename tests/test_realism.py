@@ -4,17 +4,15 @@ and the report script end to end."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_script
 from scipy import ndimage
 
 from catseg3d.simulation import realism
 
-REPO = Path(__file__).resolve().parents[1]
 SPACING = 0.12
 
 
@@ -192,14 +190,39 @@ def test_real_training_patches_reproduce_the_stated_levels(genc_src):
     assert summary["intensity_pooled"]["alumina"]["mean"] == pytest.approx(pooled.mean())
 
 
+def test_halo_levels_are_the_background_means_at_each_distance_from_the_alumina():
+    """A straight alumina edge (columns 0-39) and a background fading with the column and rising with
+    the row: each band's level is the mean over the background pixels at those distances (column - 39
+    pixels), leaving out those within 2 nm (the outermost band) of a Pt particle; distances by brute force."""
+    spacing = 0.12
+    rows, cols = np.mgrid[:60, :100]
+    label = np.zeros((60, 100), np.uint8)
+    label[:, :40] = 1
+    label[:5, 45:48] = 2  # a Pt particle in the background
+    image = np.where(label == 1, 60.0, 50.0 * np.exp(-(cols - 39) / 8.0) + 0.2 * rows)
+    image[label == 2] = 200.0
+    levels = realism.halo_levels(image, label, spacing)
+
+    pt = np.argwhere(label == 2)
+    to_pt = np.min(np.hypot(rows[..., None] - pt[:, 0], cols[..., None] - pt[:, 1]), axis=-1) * spacing
+    to_alumina = (cols - 39) * spacing
+    assert [realism.halo_name(b) for b in realism.HALO_BANDS_NM] == ["halo_0_0.5nm", "halo_0.5_1nm", "halo_1_2nm"]
+    for level, (low, high) in zip(levels, realism.HALO_BANDS_NM):
+        kept = (label == 0) & (to_alumina > low) & (to_alumina <= high) & (to_pt > 2.0)
+        assert level == pytest.approx(image[kept].mean(), rel=1e-9)
+    assert levels[0] > levels[1] > levels[2]
+    assert np.isnan(realism.halo_levels(image, np.zeros_like(label), spacing)).all()  # no alumina: undefined
+    assert realism.slice_statistics(image.astype(np.uint8), label, spacing)["halo_0.5_1nm"] == pytest.approx(
+        realism.halo_levels(image.astype(np.uint8), label, spacing)[1])
+
+
 def test_report_script_runs_end_to_end(genc_src, tmp_path):
     from catseg3d.simulation import simulate_series
 
     simulate_series(tmp_path / "sim", 1, (64, 64, 64), seed=0, progress=False)
     out = tmp_path / "report"
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "realism_report.py"), "--real", str(genc_src),
-                             "--simulated", str(tmp_path / "sim"), "--slices", "2", "--max-real", "3",
-                             "--out", str(out)], capture_output=True, text=True, cwd=REPO)
+    result = run_script("realism_report.py", "--real", genc_src, "--simulated", tmp_path / "sim", "--slices", 2,
+                        "--max-real", 3, "--out", out)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "| measure | real (n = 3 patches) | simulated (n = 2 slices)" in result.stdout
     assert (out / "realism.png").stat().st_size > 10_000

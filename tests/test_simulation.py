@@ -199,6 +199,39 @@ def test_depth_blur_acts_along_the_beam_only():
     assert not np.allclose(blurred[0], sharp[0], rtol=1e-3, atol=1e-3)
 
 
+def test_probe_tail_spreads_a_share_of_the_signal_into_a_wide_gaussian():
+    """``probe_tail_fraction`` f of a point's signal goes into a Gaussian of FWHM ``probe_tail_fwhm_nm``,
+    the rest into the core's: the degraded image of one bright pixel is, pixel by pixel, the mixture of
+    the two sampled 2D Gaussian densities (written out here), and the total signal is kept."""
+    from dataclasses import replace
+
+    from catseg3d.simulation.haadf import degrade_projections
+    from catseg3d.simulation.settings import ImagingParameters
+
+    size, spacing, core_fwhm, tail_fwhm, fraction = 129, 0.12, 0.6, 3.0, 0.2
+    point = np.zeros((1, size, size), dtype=np.float32)
+    point[0, size // 2, size // 2] = 1.0
+    imaging = replace(ImagingParameters(), resolution_fwhm_nm=core_fwhm, jitter_nm=0.0, background_fraction=0.0,
+                      probe_tail_fraction=fraction, probe_tail_fwhm_nm=tail_fwhm)
+    image = degrade_projections(point, spacing, imaging, np.random.default_rng(0))[0]
+    y, x = np.mgrid[:size, :size] - size // 2
+    radius2 = (y * y + x * x).astype(np.float64)
+
+    def density(fwhm_nm):
+        sigma = fwhm_nm / (2 * np.sqrt(2 * np.log(2))) / spacing
+        return np.exp(-radius2 / (2 * sigma ** 2)) / (2 * np.pi * sigma ** 2)
+
+    expected = (1 - fraction) * density(core_fwhm) + fraction * density(tail_fwhm)
+    assert image.sum() == pytest.approx(1.0, rel=1e-4)
+    np.testing.assert_allclose(image, expected, atol=2e-3 * expected.max())
+    far = radius2 > (2 * core_fwhm / spacing) ** 2  # beyond the core, the halo is the tail's alone
+    np.testing.assert_allclose(image[far], fraction * density(tail_fwhm)[far], atol=2e-3 * expected.max())
+    without = degrade_projections(point, spacing, replace(imaging, probe_tail_fraction=0.0), np.random.default_rng(0))
+    assert without[0][far].max() < 1e-6  # no tail: nothing beyond the core
+    with pytest.raises(ValueError, match="probe_tail_fraction"):
+        degrade_projections(point, spacing, replace(imaging, probe_tail_fraction=1.5), np.random.default_rng(0))
+
+
 def test_slices_beyond_the_specimen_with_a_margin():
     from catseg3d.simulation.dataset import slice_indices
 
@@ -268,6 +301,40 @@ def test_dim_masses_lie_beside_the_plate_at_its_depth_and_are_labelled_backgroun
     again = simulate_specimen((96, 96, 96), 0.24, np.random.default_rng(3),
                               SpecimenParameters(carbon_probability=0.0, dim_mass_radius_nm=(1.0, 1.0)))
     assert np.array_equal(default.materials, again.materials)
+
+
+def test_coat_covers_the_outer_surfaces_thinning_with_distance_and_is_labelled_background():
+    """Every empty voxel outside the pores within the coat's thickness of an alumina or Pt voxel (centre
+    to centre, by a k-d tree here) is coat, of density surface_density * (1 - d / t); the pores stay
+    empty, the labels call it background, and the default specimen draws no coat."""
+    from scipy.spatial import cKDTree
+
+    from catseg3d.simulation.specimen import AMORPHOUS
+
+    spacing, thickness, surface = 0.24, 1.2, 0.5
+    parameters = SpecimenParameters(carbon_probability=0.0, grain_contrast=0.0, coat_thickness_nm=(thickness, thickness),
+                                    coat_density=(surface, surface))
+    specimen = simulate_specimen((96, 96, 96), spacing, np.random.default_rng(4), parameters)
+    materials, coat = specimen.materials, specimen.materials == AMORPHOUS
+    assert specimen.geometry["coat"] == {"thickness_nm": thickness, "surface_density": surface}
+    solid = np.argwhere((materials == ALUMINA) | (materials == PLATINUM)) * spacing
+    empty = (materials == VACUUM) | coat
+    points = np.argwhere(empty) * spacing
+    distance, _ = cKDTree(solid).query(points, distance_upper_bound=thickness + spacing)
+    expected = np.zeros(materials.shape, bool)
+    expected[empty] = distance <= thickness + 1e-9
+    expected &= ~specimen.pore_mask
+    np.testing.assert_array_equal(coat, expected)
+    assert coat.sum() > 10_000 and not (coat & specimen.pore_mask).any() and specimen.pore_mask.any()
+    nearest = np.full(materials.shape, np.inf)
+    nearest[empty] = distance
+    np.testing.assert_allclose(specimen.density[coat], surface * (1 - nearest[coat] / thickness), atol=1e-5)
+    assert (specimen.labels[coat] == 0).all()
+    default = simulate_specimen((96, 96, 96), spacing, np.random.default_rng(4),
+                                SpecimenParameters(carbon_probability=0.0, grain_contrast=0.0))
+    assert "coat" not in default.geometry and not (default.materials == AMORPHOUS).any()
+    assert default.density is None
+    np.testing.assert_array_equal(default.materials[~coat], materials[~coat])  # the rest drawn as before
 
 
 def test_specimen_overrides_reach_the_volumes_and_unknown_ones_are_refused(tmp_path):

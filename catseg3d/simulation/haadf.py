@@ -60,7 +60,9 @@ def weight_volume(materials: np.ndarray, density: np.ndarray | None = None,
 def degrade_projections(projections: np.ndarray, spacing_nm: float, imaging: ImagingParameters,
                         rng: np.random.Generator) -> np.ndarray:
     """The microscope's imperfections on noise-free projections: a uniform background, a Gaussian
-    blur of FWHM ``resolution_fwhm_nm`` and a random shift (SD ``jitter_nm``) of each projection.
+    blur of FWHM ``resolution_fwhm_nm`` (with a share ``probe_tail_fraction`` of the signal blurred
+    by the wider Gaussian of the probe's tails, FWHM ``probe_tail_fwhm_nm``, instead) and a random
+    shift (SD ``jitter_nm``) of each projection.
 
     Args:
         projections: float32 ``(n_angles, y, x)`` line sums (tilt axis ``y``).
@@ -73,11 +75,18 @@ def degrade_projections(projections: np.ndarray, spacing_nm: float, imaging: Ima
     if imaging.background_fraction > 0:
         out = out + np.float32(imaging.background_fraction * out[len(out) // 2].mean())
     sigma = imaging.resolution_fwhm_nm / FWHM_PER_SIGMA / spacing_nm
+    tail_fraction = float(imaging.probe_tail_fraction)
+    if not 0.0 <= tail_fraction <= 1.0:
+        raise ValueError(f"probe_tail_fraction must lie in [0, 1], got {tail_fraction}")
+    tail_sigma = imaging.probe_tail_fwhm_nm / FWHM_PER_SIGMA / spacing_nm
     shifts = rng.normal(0.0, imaging.jitter_nm / spacing_nm, size=(len(out), 2))
     degraded = np.empty_like(out)
     for k, image in enumerate(out):
+        tail = ndimage.gaussian_filter(image, tail_sigma, mode="nearest") if tail_fraction > 0 else None
         if sigma > 0:
             image = ndimage.gaussian_filter(image, sigma, mode="nearest")
+        if tail is not None:
+            image = (1.0 - tail_fraction) * image + tail_fraction * tail
         if imaging.jitter_nm > 0:
             image = ndimage.shift(image, shifts[k], order=1, mode="nearest")
         degraded[k] = image

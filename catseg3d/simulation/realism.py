@@ -28,6 +28,7 @@ TEXTURE_SIGMA_NM = 0.24  # Gaussian of the texture high-pass: 2 pixels at the da
 TRUNCATE = 4.0  # the texture Gaussian's radius in sigmas
 MIN_TEXTURE_PIXELS = 16
 DIM_LEVEL = 25  # 8-bit level from which background counts as a dim mass (the real background's 91st percentile)
+HALO_BANDS_NM = ((0.0, 0.5), (0.5, 1.0), (1.0, 2.0))  # distances from the alumina of halo_levels' bands
 
 
 def _spacing(spacing_nm) -> float:
@@ -214,6 +215,47 @@ def texture(image: np.ndarray, mask: np.ndarray, spacing_nm: float, sigma_nm: fl
     return float((image - ndimage.gaussian_filter(image, sigma, truncate=TRUNCATE))[inner].std())
 
 
+def halo_name(band_nm: Sequence[float]) -> str:
+    """The :func:`slice_statistics` key of a band of :func:`halo_levels`, e.g. ``halo_0.5_1nm``."""
+    return "halo_{:g}_{:g}nm".format(*band_nm)
+
+
+def halo_levels(image: np.ndarray, label: np.ndarray, spacing_nm: float,
+                bands_nm: Sequence[Sequence[float]] = HALO_BANDS_NM) -> np.ndarray:
+    """Mean level of the background pixels at each band of distance from the alumina: how far the
+    support's edge fades out beyond its labelled outline (the edge's blur and halo, and dim matter
+    beside the support, which the labels call background).
+
+    A background (label 0) pixel's distance is from its centre to the nearest alumina (label 1)
+    pixel centre, in nm; band ``(low, high)`` holds the distances ``low < d <= high``. Background
+    pixels within the outermost band's reach of a Pt (label 2) pixel are left out (Pt's own halo).
+
+    Args:
+        image: ``(y, x)`` levels (any real dtype); label: ``(y, x)`` labels 0, 1, 2.
+        spacing_nm: square pixel size.
+        bands_nm: ``(low, high)`` distance bands in nm.
+
+    Returns:
+        float64 ``(n_bands,)``: the mean level per band, NaN where a band holds no pixel (no alumina,
+        or no background there).
+    """
+    image = _image_2d(image).astype(np.float64)
+    label = _label_2d(label, image.shape)
+    spacing = _spacing(spacing_nm)
+    levels = np.full(len(bands_nm), np.nan)
+    if not (label == ALUMINA).any():
+        return levels
+    distance = ndimage.distance_transform_edt(label != ALUMINA) * spacing
+    reach = max(float(high) for _, high in bands_nm)
+    far_from_pt = ndimage.distance_transform_edt(label != PT) * spacing > reach if (label == PT).any() else True
+    background = (label == BACKGROUND) & far_from_pt
+    for k, (low, high) in enumerate(bands_nm):
+        band = background & (distance > low) & (distance <= high)
+        if band.any():
+            levels[k] = image[band].mean()
+    return levels
+
+
 def pt_diameters(label: np.ndarray, spacing_nm: float, min_pixels: int = 1) -> np.ndarray:
     """Equivalent-circle diameters ``2 sqrt(area / pi)`` in nm of the 8-connected Pt (label 2)
     components of at least ``min_pixels`` pixels, float64 ``(n,)`` in component order; components
@@ -272,6 +314,8 @@ def slice_statistics(image_u8: np.ndarray, label: np.ndarray, spacing_nm: float,
         * ``dim_background``: the fraction of background pixels at level :data:`DIM_LEVEL` or above
           (dim masses that the labels call background: out-of-focus or amorphous matter);
         * ``texture_alumina``, ``texture_background``: :func:`texture` of each class;
+        * ``halo_0_0.5nm``, ``halo_0.5_1nm``, ``halo_1_2nm``: :func:`halo_levels`, the mean level of
+          the background at those distances from the alumina;
         * ``high_frequency_fraction_residual``: :func:`high_frequency_fraction` of the residual;
         * ``anisotropy_image``, ``anisotropy_residual``: :func:`anisotropy` of the image and of the
           residual, where the residual is the image minus each pixel's class mean (noise,
@@ -308,6 +352,8 @@ def slice_statistics(image_u8: np.ndarray, label: np.ndarray, spacing_nm: float,
     stats["dim_background"] = float((background >= DIM_LEVEL).mean()) if background.size else float("nan")
     stats["texture_alumina"] = texture(image, label == ALUMINA, spacing)
     stats["texture_background"] = texture(image, label == BACKGROUND, spacing)
+    for band, level in zip(HALO_BANDS_NM, halo_levels(image, label, spacing)):
+        stats[halo_name(band)] = float(level)
 
     residual = image.astype(np.float64) - class_means[label]
     frequency, stats["spectrum_image"] = _spectrum_or_nan(image, spacing, n_bins)
@@ -355,7 +401,8 @@ def _spectrum_or_nan(image: np.ndarray, spacing: float, n_bins: int) -> tuple[np
 
 SCALARS = ("fraction_background", "fraction_alumina", "fraction_pt", "mean_background", "mean_alumina", "mean_pt",
            "sd_background", "sd_alumina", "sd_pt", "contrast_pt_alumina", "mean_ratio_pt_alumina",
-           "contrast_alumina_background", "dim_background", "texture_alumina", "texture_background",
+           "contrast_alumina_background", "dim_background", *(halo_name(band) for band in HALO_BANDS_NM),
+           "texture_alumina", "texture_background",
            "high_frequency_fraction_residual", "anisotropy_image", "anisotropy_residual",
            "streak_strength_image", "streak_strength_residual", "pt_count",
            "pt_per_100nm2", "pt_diameter_median_nm", "alumina_thickness_nm")

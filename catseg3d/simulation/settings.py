@@ -53,6 +53,12 @@ class SpecimenParameters:
         dim_mass_radius_nm: range of a mass's largest semi-axis (its others 0.5-1 times it).
         dim_mass_density: range of a mass's density relative to amorphous carbon's (2 g/cm^3);
             the alumina's grain texture runs through it too.
+        coat_thickness_nm: range of the thickness of a contamination coat (hydrocarbon that the
+            beam deposits, adsorbed matter) over the outer surfaces of the support and the Pt,
+            which the labels call background: the faint halo that fades over nanometres around
+            the support in real slices. ``(0, 0)``: none.
+        coat_density: range of the coat's density on the surface, relative to amorphous carbon's;
+            it thins linearly to 0 at the coat's thickness.
     """
 
     plate_extent: tuple[float, float] = (0.34, 0.44)
@@ -76,6 +82,8 @@ class SpecimenParameters:
     dim_masses: tuple[int, int] = (0, 0)
     dim_mass_radius_nm: tuple[float, float] = (2.0, 5.0)
     dim_mass_density: tuple[float, float] = (0.6, 1.4)
+    coat_thickness_nm: tuple[float, float] = (0.0, 0.0)
+    coat_density: tuple[float, float] = (0.3, 0.7)
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,11 @@ class ImagingParameters:
             saturates most Pt at 255).
         resolution_fwhm_nm: FWHM of the Gaussian blur of every projection (probe size, drift and
             the tomogram's limited resolution), in the detector plane.
+        probe_tail_fraction: share of each projection's signal spread by the probe's tails (and
+            beam broadening) into a wide Gaussian of FWHM ``probe_tail_fwhm_nm`` instead of the
+            core's: a faint halo that fades over nanometres around every mass, which the exact
+            labels call background. 0: none.
+        probe_tail_fwhm_nm: FWHM of that wide Gaussian.
         jitter_nm: SD of each projection's residual misalignment (random shift), across and
             along the tilt axis.
         background_fraction: uniform signal of amorphous carbon / contamination everywhere, as a
@@ -108,6 +121,8 @@ class ImagingParameters:
 
     z_exponent: float = 1.2
     resolution_fwhm_nm: float = 1.2
+    probe_tail_fraction: float = 0.0
+    probe_tail_fwhm_nm: float = 4.0
     jitter_nm: float = 0.15
     background_fraction: float = 0.1
     detective_quantum_efficiency: float = 0.2

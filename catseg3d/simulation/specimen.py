@@ -17,6 +17,9 @@ Geometry (all lengths in nm, arrays in numpy ``(z, y, x)`` order, the electron b
 * Optionally a strand of the lacey carbon film (a wavy cylinder) runs behind the plate.
 * Optionally (:attr:`SpecimenParameters.dim_masses`) dim amorphous masses (textured, irregular
   ellipsoids of carbon-like matter) lie beside the plate at its depth.
+* Optionally (:attr:`SpecimenParameters.coat_thickness_nm`) a contamination coat of amorphous
+  carbon-like matter covers the outer surfaces of the support and the Pt, densest on the surface and
+  thinning linearly to nothing at its thickness; the pores stay empty.
 
 Materials: :data:`VACUUM`, :data:`ALUMINA`, :data:`PLATINUM`, :data:`CARBON`, :data:`AMORPHOUS`;
 the segmentation labels (background/pores 0, alumina 1, Pt 2) count carbon and the amorphous
@@ -246,6 +249,25 @@ def _dim_masses(rng: np.random.Generator, plate: _Plate, points: np.ndarray, spa
     return masks, drawn
 
 
+def _coat(rng: np.random.Generator, materials: np.ndarray, pore_mask: np.ndarray, spacing: Sequence[float],
+          p: SpecimenParameters) -> tuple[tuple[np.ndarray, np.ndarray], dict]:
+    """A contamination coat on the outer surfaces of the alumina and Pt: the empty voxels (vacuum, not
+    pores) whose centres lie within the drawn thickness ``t`` (nm) of a solid voxel's centre, and their
+    density relative to amorphous carbon, ``surface_density * (1 - d / t)`` at distance ``d``.
+
+    Returns:
+        ``((mask, relative_density), description)``: boolean ``(z, y, x)``, float32 ``(n,)`` for the
+        mask's voxels in C order, and the drawn ``thickness_nm`` and ``surface_density``.
+    """
+    thickness = float(rng.uniform(*p.coat_thickness_nm))
+    surface_density = float(rng.uniform(*p.coat_density))
+    solid = (materials == ALUMINA) | (materials == PLATINUM)
+    distance = ndimage.distance_transform_edt(~solid, sampling=spacing)
+    mask = (materials == VACUUM) & ~pore_mask & (distance <= thickness)
+    relative_density = (surface_density * (1.0 - distance[mask] / thickness)).astype(np.float32)
+    return (mask, relative_density), {"thickness_nm": thickness, "surface_density": surface_density}
+
+
 def _convexity(plate_mask: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
     """Fraction of vacuum in a ~1.5 nm box around each voxel (float32 ``(z, y, x)``)."""
     size = [max(3, int(round(1.5 / s)) | 1) for s in spacing]
@@ -373,10 +395,18 @@ def simulate_specimen(shape: Sequence[int], spacing: float | Sequence[float], rn
         materials[box][inside] = PLATINUM
         materials[nearest] = PLATINUM  # at least one voxel, however coarse the grid
         particle["centre_nm"] = _from_corner(centre, shape, spacing)
+    coat = None
+    if parameters.coat_thickness_nm[1] > 0:
+        coat, geometry["coat"] = _coat(rng, materials, pore_mask, spacing, parameters)
     density = _grain_texture(rng, shape, spacing, parameters) if parameters.grain_contrast > 0 else None
     if masses:
         density = np.ones(shape, dtype=np.float32) if density is None else density
         for mask, drawn in zip(masses, geometry["dim_masses"]):
             density[mask & (materials == AMORPHOUS)] *= np.float32(drawn["relative_density"])
+    if coat is not None:
+        mask, relative_density = coat
+        materials[mask] = AMORPHOUS
+        density = np.ones(shape, dtype=np.float32) if density is None else density
+        density[mask] *= relative_density
     return Specimen(materials, spacing, particles, geometry, outer_area, pore_area,
                     pore_mask & (materials == VACUUM), density)
