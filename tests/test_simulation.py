@@ -1,12 +1,14 @@
 """The simulator: determinism, truth JSON against the labels, physics of the missing wedge, the CLI."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
-from conftest import run_catseg3d
+from conftest import run_catseg3d, run_in_this_process
 from scipy import ndimage
 
+from catseg3d.cli.main import main
 from catseg3d.io import read_nifti, read_volume
 from catseg3d.io.tilt import load_tilt_series
 from catseg3d.simulation import (HAADF_WEIGHTS, haadf_tilt_series, paper_tilt_angles, simulate_series,
@@ -358,3 +360,22 @@ def test_specimen_overrides_reach_the_volumes_and_unknown_ones_are_refused(tmp_p
     assert np.array_equal(read_nifti(files.labels).array, specimen.labels) and masses.any()
     reconstruction = read_nifti(files.reconstruction).array
     assert reconstruction[masses].mean() > 2 * reconstruction[specimen.materials == VACUUM].mean()
+
+
+def test_cli_takes_specimen_and_imaging_overrides_and_refuses_bad_ones(tmp_path):
+    out = tmp_path / "sims"
+    common = ["simulate", out, "--shape", "48", "48", "48", "--spacing", str(SPACING), "--seed", "5", "--iterations", "2"]
+    done = run_catseg3d(*common, "--specimen", '{"coat_thickness_nm": [1.0, 1.0], "carbon_probability": 0}',
+                        "--imaging", '{"probe_tail_fraction": 0.1}')
+    assert done.returncode == 0, done.stderr
+    parameters = json.loads((out / "volume_000" / "truth.json").read_text())["parameters"]
+    assert parameters["specimen_distributions"]["coat_thickness_nm"] == [1.0, 1.0]
+    assert parameters["specimen_drawn"]["coat"]["thickness_nm"] == 1.0
+    assert parameters["imaging"]["probe_tail_fraction"] == 0.1
+    for option, value, message in (("--specimen", '{"coat": 1}', "unknown specimen parameter(s) ['coat']"),
+                                   ("--imaging", "[0.1]", "argument --imaging: expected a JSON object"),
+                                   ("--specimen", "{coat}", "argument --specimen: not JSON")):
+        bad = run_in_this_process(["catseg3d", *common[:2], option, value],  # argparse's errors exit
+                                  lambda: sys.exit(main([*map(str, common[:2]), option, value])))
+        assert bad.returncode != 0 and message in bad.stderr.strip().splitlines()[-1], bad.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["volume_000"]  # nothing more written

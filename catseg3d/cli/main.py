@@ -207,15 +207,31 @@ def reconstruct_command(args: argparse.Namespace) -> None:
           f"voxels {pixel_z:g} x {pixel_y:g} x {pixel_x:g} nm, tilt axis along {tilt_axis}")
 
 
+def json_object(text: str) -> dict:
+    """An argument that is a JSON object (field name to value); anything else is a usage error."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not JSON ({error.msg}): {text}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object {{\"field\": value, ...}}, got {text}")
+    return value
+
+
 def simulate_command(args: argparse.Namespace) -> None:
     from catseg3d.io import InputError
     from catseg3d.simulation import simulate_series
 
     if args.out_dir.exists() and not args.out_dir.is_dir():
         raise InputError(args.out_dir, "exists and is not a folder")
+    from catseg3d.simulation.settings import imaging_parameters, specimen_parameters
+
     try:
         written = simulate_series(args.out_dir, args.n, args.shape, args.seed, args.spacing,
-                                  None if args.noise_free else args.dose, args.method, args.iterations, args.first)
+                                  None if args.noise_free else args.dose, args.method, args.iterations, args.first,
+                                  imaging=imaging_parameters(args.imaging), specimen=specimen_parameters(args.specimen))
     except ValueError as error:  # bad arguments, or a specimen that does not fit the shape
         raise InputError(args.out_dir, str(error)) from error
     print(f"{args.out_dir}: {len(written)} simulated volume(s) {tuple(args.shape)} (z, y, x) at {args.spacing:g} nm, "
@@ -416,6 +432,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--noise-free", action="store_true", help="no Poisson noise")
     sim.add_argument("--method", choices=["sirt", "mlem"], default="mlem", help="reconstruction (default mlem)")
     sim.add_argument("--iterations", type=int, default=30, help="reconstruction iterations (default 30)")
+    sim.add_argument("--specimen", type=json_object, default={}, metavar="JSON",
+                     help="the specimen's distributions to change, as a JSON object of SpecimenParameters fields, "
+                          "e.g. '{\"coat_thickness_nm\": [1.5, 3.5]}' (default: none changed)")
+    sim.add_argument("--imaging", type=json_object, default={}, metavar="JSON",
+                     help="the microscope's settings to change, as a JSON object of ImagingParameters fields, "
+                          "e.g. '{\"z_exponent\": 1.3}' (default: none changed)")
     sim.set_defaults(func=simulate_command)
 
     tune = commands.add_parser(
