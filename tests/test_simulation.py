@@ -281,7 +281,8 @@ def test_dim_masses_lie_beside_the_plate_at_its_depth_and_are_labelled_backgroun
     from catseg3d.simulation.haadf import weight_volume
     from catseg3d.simulation.specimen import AMORPHOUS
 
-    parameters = SpecimenParameters(carbon_probability=0.0, dim_masses=(2, 2), dim_mass_density=(0.5, 0.5))
+    parameters = SpecimenParameters(carbon_probability=0.0, dim_masses=(2, 2), dim_mass_density=(0.5, 0.5),
+                                    coat_thickness_nm=(0.0, 0.0))
     specimen = simulate_specimen((96, 96, 96), 0.24, np.random.default_rng(3), parameters)
     materials, masses = specimen.materials, specimen.materials == AMORPHOUS
     assert len(specimen.geometry["dim_masses"]) == 2 and masses.sum() > 1000
@@ -298,17 +299,19 @@ def test_dim_masses_lie_beside_the_plate_at_its_depth_and_are_labelled_backgroun
     texture = specimen.density[masses] / 0.5
     assert texture.std() > 0.2 and texture.mean() == pytest.approx(1.0, abs=0.1)
     # none by default, and the default specimen draws nothing for them (same materials as before)
-    default = simulate_specimen((96, 96, 96), 0.24, np.random.default_rng(3), SpecimenParameters(carbon_probability=0.0))
+    default = simulate_specimen((96, 96, 96), 0.24, np.random.default_rng(3),
+                                SpecimenParameters(carbon_probability=0.0, coat_thickness_nm=(0.0, 0.0)))
     assert "dim_masses" not in default.geometry and not (default.materials == AMORPHOUS).any()
     again = simulate_specimen((96, 96, 96), 0.24, np.random.default_rng(3),
-                              SpecimenParameters(carbon_probability=0.0, dim_mass_radius_nm=(1.0, 1.0)))
+                              SpecimenParameters(carbon_probability=0.0, dim_mass_radius_nm=(1.0, 1.0),
+                                                 coat_thickness_nm=(0.0, 0.0)))
     assert np.array_equal(default.materials, again.materials)
 
 
 def test_coat_covers_the_outer_surfaces_thinning_with_distance_and_is_labelled_background():
     """Every empty voxel outside the pores within the coat's thickness of an alumina or Pt voxel (centre
     to centre, by a k-d tree here) is coat, of density surface_density * (1 - d / t); the pores stay
-    empty, the labels call it background, and the default specimen draws no coat."""
+    empty, the labels call it background; without a coat nothing else changes."""
     from scipy.spatial import cKDTree
 
     from catseg3d.simulation.specimen import AMORPHOUS
@@ -332,11 +335,12 @@ def test_coat_covers_the_outer_surfaces_thinning_with_distance_and_is_labelled_b
     nearest[empty] = distance
     np.testing.assert_allclose(specimen.density[coat], surface * (1 - nearest[coat] / thickness), atol=1e-5)
     assert (specimen.labels[coat] == 0).all()
-    default = simulate_specimen((96, 96, 96), spacing, np.random.default_rng(4),
-                                SpecimenParameters(carbon_probability=0.0, grain_contrast=0.0))
-    assert "coat" not in default.geometry and not (default.materials == AMORPHOUS).any()
-    assert default.density is None
-    np.testing.assert_array_equal(default.materials[~coat], materials[~coat])  # the rest drawn as before
+    assert SpecimenParameters().coat_thickness_nm == (1.5, 3.5)  # the default specimen has one
+    bare = simulate_specimen((96, 96, 96), spacing, np.random.default_rng(4),
+                             SpecimenParameters(carbon_probability=0.0, grain_contrast=0.0, coat_thickness_nm=(0, 0)))
+    assert "coat" not in bare.geometry and not (bare.materials == AMORPHOUS).any()
+    assert bare.density is None
+    np.testing.assert_array_equal(bare.materials[~coat], materials[~coat])  # the rest drawn as before
 
 
 def test_specimen_overrides_reach_the_volumes_and_unknown_ones_are_refused(tmp_path):

@@ -56,7 +56,8 @@ class SpecimenParameters:
         coat_thickness_nm: range of the thickness of a contamination coat (hydrocarbon that the
             beam deposits, adsorbed matter) over the outer surfaces of the support and the Pt,
             which the labels call background: the faint halo that fades over nanometres around
-            the support in real slices. ``(0, 0)``: none.
+            the support in real slices (background 1-2 nm from the alumina at level 10, real 14,
+            none 2). ``(0, 0)``: none.
         coat_density: range of the coat's density on the surface, relative to amorphous carbon's;
             it thins linearly to 0 at the coat's thickness.
     """
@@ -82,7 +83,7 @@ class SpecimenParameters:
     dim_masses: tuple[int, int] = (0, 0)
     dim_mass_radius_nm: tuple[float, float] = (2.0, 5.0)
     dim_mass_density: tuple[float, float] = (0.6, 1.4)
-    coat_thickness_nm: tuple[float, float] = (0.0, 0.0)
+    coat_thickness_nm: tuple[float, float] = (1.5, 3.5)
     coat_density: tuple[float, float] = (0.3, 0.7)
 
 
