@@ -223,11 +223,10 @@ def json_object(text: str) -> dict:
 def simulate_command(args: argparse.Namespace) -> None:
     from catseg3d.io import InputError
     from catseg3d.simulation import simulate_series
+    from catseg3d.simulation.settings import imaging_parameters, specimen_parameters
 
     if args.out_dir.exists() and not args.out_dir.is_dir():
         raise InputError(args.out_dir, "exists and is not a folder")
-    from catseg3d.simulation.settings import imaging_parameters, specimen_parameters
-
     try:
         written = simulate_series(args.out_dir, args.n, args.shape, args.seed, args.spacing,
                                   None if args.noise_free else args.dose, args.method, args.iterations, args.first,
@@ -414,8 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = commands.add_parser(
         "simulate", help="simulate HAADF-STEM tomograms of alumina/Pt with exact 3D labels",
-        description="Draw a thick, textured gamma-alumina grain with ledges, pores and Pt particles (and "
-                    "sometimes a carbon strand), take a HAADF tilt series (-68 to +68 degrees in 2 degree "
+        description="Draw a thick, textured gamma-alumina grain with ledges, pores and Pt particles under a "
+                    "thin contamination coat (and sometimes a carbon strand), take a HAADF tilt series (-68 to +68 degrees in 2 degree "
                     "steps, Z-contrast, resolution blur, misalignment, background and detector noise) and "
                     "reconstruct it (parameters: catseg3d.simulation.settings). Writes OUT_DIR/volume_NNN/ with "
                     "reconstruction.nii.gz, labels.nii.gz, tilt_series.mrc + .rawtlt and truth.json. "
@@ -434,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--iterations", type=int, default=30, help="reconstruction iterations (default 30)")
     sim.add_argument("--specimen", type=json_object, default={}, metavar="JSON",
                      help="the specimen's distributions to change, as a JSON object of SpecimenParameters fields, "
-                          "e.g. '{\"coat_thickness_nm\": [1.5, 3.5]}' (default: none changed)")
+                          "e.g. '{\"coat_thickness_nm\": [0, 0]}' for no contamination coat (default: none changed)")
     sim.add_argument("--imaging", type=json_object, default={}, metavar="JSON",
                      help="the microscope's settings to change, as a JSON object of ImagingParameters fields, "
                           "e.g. '{\"z_exponent\": 1.3}' (default: none changed)")

@@ -17,13 +17,13 @@ Geometry (all lengths in nm, arrays in numpy ``(z, y, x)`` order, the electron b
 * Optionally a strand of the lacey carbon film (a wavy cylinder) runs behind the plate.
 * Optionally (:attr:`SpecimenParameters.dim_masses`) dim amorphous masses (textured, irregular
   ellipsoids of carbon-like matter) lie beside the plate at its depth.
-* Optionally (:attr:`SpecimenParameters.coat_thickness_nm`) a contamination coat of amorphous
-  carbon-like matter covers the outer surfaces of the support and the Pt, densest on the surface and
-  thinning linearly to nothing at its thickness; the pores stay empty.
+* A contamination coat of amorphous carbon-like matter (:attr:`SpecimenParameters.coat_thickness_nm`,
+  ``(0, 0)`` for none) covers the outer surfaces of the support and the Pt, densest on the surface
+  and thinning linearly to nothing at its thickness; the pores stay empty.
 
 Materials: :data:`VACUUM`, :data:`ALUMINA`, :data:`PLATINUM`, :data:`CARBON`, :data:`AMORPHOUS`;
-the segmentation labels (background/pores 0, alumina 1, Pt 2) count carbon and the amorphous
-masses as background.
+the segmentation labels (background/pores 0, alumina 1, Pt 2) count carbon, the amorphous
+masses and the coat as background.
 """
 
 from __future__ import annotations
