@@ -17,7 +17,7 @@ Prints a markdown table (real and simulated, mean ± SD over slices of each meas
 angular power, Pt size distributions) and ``OUT/realism.json`` (the numbers).
 
     python scripts/realism_report.py --real ../shared/data/genc2022 --simulated DIR \\
-        [--out docs/figures/realism] [--slices N] [--plane xy|xyT|zx]
+        [--out docs/figures/realism] [--slices N] [--plane xy|xyT|zx] [--label-margin-nm NM]
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from catseg3d.io.atomic import write_text
 from catseg3d.io.genc2022 import GENC2022_SPACING_NM, SPLITS, check_pair, paired_files
 from catseg3d.io.png import pyplot, save_figure
 from catseg3d.simulation import simulate_series
-from catseg3d.simulation.dataset import IMAGE_NAME
+from catseg3d.simulation.dataset import IMAGE_NAME, grow_labels
 from catseg3d.simulation.realism import CLASS_NAMES, class_histograms, realism_summary
 from catseg3d.simulation.series import LABELS, RECONSTRUCTION
 from catseg3d.transforms.intensity import IntensityMapping, sample_indices, to_uint8
@@ -63,6 +63,8 @@ ROWS = [
     ("halo_0_0.5nm", "background level 0-0.5 nm from the alumina"),
     ("halo_0.5_1nm", "background level 0.5-1 nm from the alumina"),
     ("halo_1_2nm", "background level 1-2 nm from the alumina"),
+    ("edge_alumina", "level of the labelled alumina edge (beside background)"),
+    ("edge_pt", "level of the labelled Pt edge"),
     ("texture_alumina", "alumina texture: SD of image - Gaussian(0.24 nm)"),
     ("texture_background", "background texture: SD of image - Gaussian(0.24 nm)"),
     ("high_frequency_fraction_residual", "residual power above Nyquist/2 (white noise 0.75)"),
@@ -111,10 +113,13 @@ def network_levels(folder: Path, mapping: IntensityMapping) -> np.ndarray:
     return to_uint8(array, window)
 
 
-def simulated_slices(root: Path, mapping: IntensityMapping, per_volume: int, plane: str) -> list[tuple]:
+def simulated_slices(root: Path, mapping: IntensityMapping, per_volume: int, plane: str,
+                     label_margin_nm: float = 0.0) -> list[tuple]:
     """``(image, label, spacing_nm, name)`` of ``per_volume`` evenly spaced slices holding alumina of
     each volume under ``root`` (every folder with a ``labels.nii.gz``): the centres of ``per_volume``
-    equal runs of the occupied slices, so the grazing first and last slices are not taken."""
+    equal runs of the occupied slices, so the grazing first and last slices are not taken. The labels
+    are grown by ``label_margin_nm`` in the slice's plane as the embedded dataset grows them
+    (:func:`catseg3d.simulation.dataset.grow_labels`)."""
     folders = sorted(path.parent for path in root.rglob(LABELS))
     if not folders:
         raise SystemExit(f"{root}: no simulated volume (no {LABELS} below it)")
@@ -132,7 +137,7 @@ def simulated_slices(root: Path, mapping: IntensityMapping, per_volume: int, pla
         for index in occupied[picks] if len(occupied) else []:
             cut = [slice(None)] * 3
             cut[axis] = index
-            image, label = levels[tuple(cut)], labels.array[tuple(cut)]
+            image, label = levels[tuple(cut)], grow_labels(labels.array[tuple(cut)], label_margin_nm, spacing)
             if plane == "xyT":  # tilt axis along axis 1, like the real patches
                 image, label = image.T, label.T
             samples.append((np.ascontiguousarray(image), np.ascontiguousarray(label),
@@ -249,6 +254,9 @@ def main() -> None:
                         help="simulated slices: xy normal to the beam as (y, x) arrays, the tilt axis along axis 0 "
                              "(default); xyT the same transposed, the tilt axis along axis 1 as in the real patches "
                              "(their reconstruction streaks run along axis 0); zx across the tilt axis")
+    parser.add_argument("--label-margin-nm", type=float, default=0.0,
+                        help="grow the simulated slices' labels by this much, as the embedded dataset's "
+                             "simulation#label_margin_nm does (default 0: the exact labels)")
     parser.add_argument("--max-real", type=int, help="read at most this many real patches (default all 60)")
     parser.add_argument("--metadata", type=Path, default=REPO / "bundle" / "configs" / "metadata.json",
                         help="bundle metadata.json whose intensity_mapping maps simulated reconstructions")
@@ -267,7 +275,7 @@ def main() -> None:
         if source is None:
             source = Path(work)
             simulate_series(source, args.volumes, args.shape, args.seed, progress=False)
-        simulated = simulated_slices(source, mapping, args.slices, args.plane)
+        simulated = simulated_slices(source, mapping, args.slices, args.plane, args.label_margin_nm)
     summaries = {"real": realism_summary(s[:3] for s in real),
                  "simulated": realism_summary(s[:3] for s in simulated)}
     text, gaps = table(summaries["real"], summaries["simulated"])
@@ -277,7 +285,8 @@ def main() -> None:
     report = {"command": " ".join(sys.argv), "real_source": str(args.real),
               "simulated_source": str(args.simulated) if args.simulated else
               f"simulated: {args.volumes} volume(s) {args.shape} (z, y, x), seed {args.seed}, default settings",
-              "plane": args.plane, "simulated_mapping": {"mode": "percentile", **mapping.as_metadata()},
+              "plane": args.plane, "label_margin_nm": args.label_margin_nm,
+              "simulated_mapping": {"mode": "percentile", **mapping.as_metadata()},
               "real_training_pooled_levels": training_levels, "gaps_in_real_sd": gaps, **summaries,
               "table": text, "seconds": seconds}
     write_text(args.out / "realism.json", json.dumps(finite(report), indent=1, allow_nan=False))

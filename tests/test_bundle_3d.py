@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+from scipy import ndimage
 import pytest
 import torch
 from conftest import REPO, run_catseg3d, run_monai_bundle
@@ -71,28 +72,38 @@ def test_embedded_dataset_is_deterministic_cached_and_consistent(simulated, tmp_
 
 
 
-def test_embedded_dataset_leaves_pt_tails_unlabelled_and_takes_imaging_overrides(tmp_path):
-    from catseg3d.simulation.dataset import slice_label
+def test_embedded_dataset_grows_labels_leaves_pt_tails_unlabelled_and_takes_imaging_overrides(tmp_path):
+    from catseg3d.simulation.dataset import grow_labels, slice_label
 
-    folder = embedded_dataset(tmp_path, METADATA, **SMALL, ambiguous_pt_nm=0.5, imaging={"z_exponent": 1.3})
+    folder = embedded_dataset(tmp_path, METADATA, **SMALL, ambiguous_pt_nm=0.5, label_margin_nm=0.35,
+                              imaging={"z_exponent": 1.3})
     manifest = json.loads((tmp_path / "dataset.json").read_text())
     assert manifest["ambiguous_pt_nm"] == 0.5 and manifest["imaging"]["z_exponent"] == 1.3
+    assert manifest["label_margin_nm"] == 0.35
     volumes = load_datalist(folder, "training", "datalist_3d.json") + load_datalist(folder, "validation", "datalist_3d.json")
     unlabelled = {"training": 0, "validation": 0}
+    grown = 0
     for split in unlabelled:
         for item in load_datalist(folder, split):
             volume = next(v for v in volumes if v["image"].split("/")[-2] in item["image"])
             volume_label = read_nifti(volume["label"]).array
             z = int(item["image"].split("_z")[1][:3])
             label = read_nifti(item["label"]).array
-            expected = volume_label[z].copy()  # 0.5 nm = 2 voxels of 0.24 nm, computed here from the volume
-            if split == "training":  # validation keeps the exact labels
+            # both splits grow by 0.35 nm in the slice's plane (1.46 pixels of 0.24 nm: the eight neighbours),
+            # computed here by dilation: Pt into all but Pt, then alumina into the background left
+            exact = volume_label[z]
+            expected = exact.copy()
+            expected[ndimage.binary_dilation(exact == 2, np.ones((3, 3), bool)) & (expected != 2)] = 2
+            expected[ndimage.binary_dilation(expected == 1, np.ones((3, 3), bool)) & (expected == 0)] = 1
+            assert np.array_equal(expected, grow_labels(exact, 0.35, (0.24, 0.24)))
+            grown += int((expected != exact).sum())
+            if split == "training":  # validation leaves no Pt tails unlabelled
                 near_pt = (volume_label[max(z - 2, 0):z + 3] == 2).any(axis=0) & (expected != 2)
-                expected[near_pt] = 255
-                assert np.array_equal(label, slice_label(volume_label, z, 2).T)
+                expected[near_pt] = 255  # 0.5 nm = 2 voxels of 0.24 nm
+                assert np.array_equal(label, slice_label(volume_label, z, 2, margin_nm=0.35, spacing_nm=(0.24, 0.24)).T)
             assert np.array_equal(label, expected.T)
             unlabelled[split] += int((label == 255).sum())
-    assert unlabelled["training"] > 0 and unlabelled["validation"] == 0
+    assert unlabelled["training"] > 0 and unlabelled["validation"] == 0 and grown > 0
     with pytest.raises(ValueError, match="unknown imaging"):
         embedded_dataset(tmp_path / "bad", METADATA, **SMALL, imaging={"zexponent": 1.3})
 

@@ -216,6 +216,38 @@ def test_halo_levels_are_the_background_means_at_each_distance_from_the_alumina(
         realism.halo_levels(image.astype(np.uint8), label, spacing)[1])
 
 
+def test_edge_levels_are_the_means_of_the_labelled_edge_pixels():
+    """Alumina and Pt blobs on a ramp image: each edge level is the mean over the class's pixels with an
+    eight-neighbour of the other kind (background for alumina, anything else for Pt), alumina edge
+    pixels within 1 nm of Pt left out; found by looping over the pixels and their neighbours."""
+    rng = np.random.default_rng(3)
+    spacing = 0.12
+    rows, cols = np.mgrid[:50, :70]
+    label = np.zeros((50, 70), np.uint8)
+    label[(rows - 25) ** 2 + (cols - 25) ** 2 < 18 ** 2] = 1
+    label[(rows - 10) ** 2 + (cols - 40) ** 2 < 4 ** 2] = 2  # a particle on the alumina's edge
+    label[40:44, 60:70] = 2  # one cut by the border
+    image = rng.uniform(0, 255, label.shape)
+    expected = {1: [], 2: []}
+    pt = np.argwhere(label == 2)
+    for y in range(50):
+        for x in range(70):
+            c = label[y, x]
+            if c == 0:
+                continue
+            neighbours = label[max(y - 1, 0):y + 2, max(x - 1, 0):x + 2]
+            if c == 1 and (neighbours == 0).any() and np.hypot(*(pt - (y, x)).T).min() * spacing > 1.0:
+                expected[1].append(image[y, x])
+            if c == 2 and (neighbours != 2).any():
+                expected[2].append(image[y, x])
+    levels = realism.edge_levels(image, label, spacing)
+    assert len(expected[1]) > 50 and len(expected[2]) > 10
+    np.testing.assert_allclose(levels, [np.mean(expected[1]), np.mean(expected[2])], rtol=1e-12)
+    assert np.isnan(realism.edge_levels(image, np.where(label == 2, 0, label), spacing)[1])  # no Pt: undefined
+    stats = realism.slice_statistics(image.astype(np.uint8), label, spacing)
+    assert stats["edge_pt"] == pytest.approx(realism.edge_levels(image.astype(np.uint8), label, spacing)[1])
+
+
 def test_report_script_runs_end_to_end(genc_src, tmp_path):
     from catseg3d.simulation import simulate_series
 
@@ -230,3 +262,13 @@ def test_report_script_runs_end_to_end(genc_src, tmp_path):
     assert report["real"]["n_slices"] == 3 and report["simulated"]["n_slices"] == 2
     assert report["simulated_mapping"]["mode"] == "percentile"
     assert set(report["gaps_in_real_sd"]) >= {"contrast_pt_alumina", "anisotropy_residual", "alumina_thickness_nm"}
+    # the simulated labels grown as the embedded dataset grows them: more alumina, its edge on dimmer pixels
+    grown = tmp_path / "grown"
+    result = run_script("realism_report.py", "--real", genc_src, "--simulated", tmp_path / "sim", "--slices", 2,
+                        "--max-real", 3, "--out", grown, "--label-margin-nm", 0.3)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    exact, wider = report["simulated"]["scalars"], json.loads((grown / "realism.json").read_text())
+    assert wider["label_margin_nm"] == 0.3 and report["label_margin_nm"] == 0.0
+    wider = wider["simulated"]["scalars"]
+    assert wider["fraction_alumina"]["mean"] > exact["fraction_alumina"]["mean"]
+    assert wider["edge_alumina"]["mean"] < exact["edge_alumina"]["mean"]

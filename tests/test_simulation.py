@@ -262,6 +262,37 @@ def test_slice_label_leaves_pt_tails_from_neighbouring_slices_unlabelled():
     assert slice_label(labels, 2, 2)[1, 1] == 255 and slice_label(labels, 1, 2)[1, 1] == 1  # 2 slices away, 3 away
 
 
+def test_grown_labels_take_in_the_pixels_within_the_margin_metal_first():
+    """Each background pixel within the margin (in nm, anisotropic pixels) of alumina becomes alumina,
+    each non-metal pixel within it of Pt becomes Pt, Pt winning where both reach; unlabelled pixels
+    stay; distances by brute force over pixel centres."""
+    from catseg3d.simulation.dataset import grow_labels, slice_label
+
+    rng = np.random.default_rng(0)
+    label = np.zeros((30, 40), np.uint8)
+    label[5:25, :12] = 1
+    label[14:17, 11:14] = 2  # a particle on the alumina's edge
+    label[3, 30] = 2
+    label[rng.random(label.shape) < 0.05] = 255
+    spacing, margin = (0.1, 0.15), 0.22
+    rows, cols = np.mgrid[:30, :40]
+
+    def within(cls):
+        points = np.argwhere(label == cls)
+        d = np.hypot((rows[..., None] - points[:, 0]) * spacing[0], (cols[..., None] - points[:, 1]) * spacing[1])
+        return d.min(axis=-1) <= margin
+
+    expected = label.copy()
+    expected[within(2) & (label != 255)] = 2
+    expected[within(1) & (expected == 0)] = 1
+    grown = grow_labels(label, margin, spacing)
+    np.testing.assert_array_equal(grown, expected)
+    assert (grown == 1).sum() > (label == 1).sum() and (grown == 2).sum() > (label == 2).sum()
+    np.testing.assert_array_equal(grow_labels(label, 0.0, spacing), label)
+    volume = np.stack([label, label])
+    np.testing.assert_array_equal(slice_label(volume, 1, margin_nm=margin, spacing_nm=spacing), expected)
+
+
 def test_imaging_overrides_reach_the_volumes_and_unknown_ones_are_refused(tmp_path):
     from catseg3d.simulation.settings import ImagingParameters, imaging_parameters
 

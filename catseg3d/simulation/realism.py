@@ -256,6 +256,35 @@ def halo_levels(image: np.ndarray, label: np.ndarray, spacing_nm: float,
     return levels
 
 
+def edge_levels(image: np.ndarray, label: np.ndarray, spacing_nm: float, pt_reach_nm: float = 1.0) -> np.ndarray:
+    """Mean level of the labelled edge of the alumina and of the Pt: where the labels put the
+    outline on the edge's blurred ramp. Annotators who take in the blurred edge pixels put it at a
+    lower level than exact labels of the same image do.
+
+    The alumina's edge pixels are alumina (1) pixels with a background (0) pixel among their eight
+    neighbours, leaving out those within ``pt_reach_nm`` of a Pt pixel (brightened by the Pt); the
+    Pt's are Pt (2) pixels with a non-Pt pixel among their eight neighbours. Neighbours beyond the
+    slice's border do not count.
+
+    Args:
+        image: ``(y, x)`` levels (any real dtype); label: ``(y, x)`` labels 0, 1, 2.
+        spacing_nm: square pixel size; pt_reach_nm: the distance from Pt that alumina edge pixels keep.
+
+    Returns:
+        float64 ``(2,)``: the alumina's and the Pt's mean edge level, NaN where a class has no edge pixel.
+    """
+    image = _image_2d(image).astype(np.float64)
+    label = _label_2d(label, image.shape)
+    spacing = _spacing(spacing_nm)
+    eight = np.ones((3, 3), bool)
+    beside_background = ndimage.binary_dilation(label == BACKGROUND, structure=eight)
+    alumina_edge = (label == ALUMINA) & beside_background
+    if (label == PT).any():
+        alumina_edge &= ndimage.distance_transform_edt(label != PT) * spacing > pt_reach_nm
+    pt_edge = (label == PT) & ndimage.binary_dilation(label != PT, structure=eight)
+    return np.array([image[edge].mean() if edge.any() else np.nan for edge in (alumina_edge, pt_edge)])
+
+
 def pt_diameters(label: np.ndarray, spacing_nm: float, min_pixels: int = 1) -> np.ndarray:
     """Equivalent-circle diameters ``2 sqrt(area / pi)`` in nm of the 8-connected Pt (label 2)
     components of at least ``min_pixels`` pixels, float64 ``(n,)`` in component order; components
@@ -316,6 +345,8 @@ def slice_statistics(image_u8: np.ndarray, label: np.ndarray, spacing_nm: float,
         * ``texture_alumina``, ``texture_background``: :func:`texture` of each class;
         * ``halo_0_0.5nm``, ``halo_0.5_1nm``, ``halo_1_2nm``: :func:`halo_levels`, the mean level of
           the background at those distances from the alumina;
+        * ``edge_alumina``, ``edge_pt``: :func:`edge_levels`, the mean level of each class's
+          labelled edge pixels;
         * ``high_frequency_fraction_residual``: :func:`high_frequency_fraction` of the residual;
         * ``anisotropy_image``, ``anisotropy_residual``: :func:`anisotropy` of the image and of the
           residual, where the residual is the image minus each pixel's class mean (noise,
@@ -354,6 +385,7 @@ def slice_statistics(image_u8: np.ndarray, label: np.ndarray, spacing_nm: float,
     stats["texture_background"] = texture(image, label == BACKGROUND, spacing)
     for band, level in zip(HALO_BANDS_NM, halo_levels(image, label, spacing)):
         stats[halo_name(band)] = float(level)
+    stats["edge_alumina"], stats["edge_pt"] = (float(level) for level in edge_levels(image, label, spacing))
 
     residual = image.astype(np.float64) - class_means[label]
     frequency, stats["spectrum_image"] = _spectrum_or_nan(image, spacing, n_bins)
@@ -402,6 +434,7 @@ def _spectrum_or_nan(image: np.ndarray, spacing: float, n_bins: int) -> tuple[np
 SCALARS = ("fraction_background", "fraction_alumina", "fraction_pt", "mean_background", "mean_alumina", "mean_pt",
            "sd_background", "sd_alumina", "sd_pt", "contrast_pt_alumina", "mean_ratio_pt_alumina",
            "contrast_alumina_background", "dim_background", *(halo_name(band) for band in HALO_BANDS_NM),
+           "edge_alumina", "edge_pt",
            "texture_alumina", "texture_background",
            "high_frequency_fraction_residual", "anisotropy_image", "anisotropy_residual",
            "streak_strength_image", "streak_strength_residual", "pt_count",
