@@ -308,6 +308,32 @@ def test_imaging_overrides_reach_the_volumes_and_unknown_ones_are_refused(tmp_pa
     assert not np.allclose(read_nifti(files.reconstruction).array, read_nifti(default.reconstruction).array)
 
 
+def test_imaging_ranges_are_drawn_per_volume_and_recorded(tmp_path):
+    """A range of an imaging setting gives each volume its own value, drawn from its own stream
+    ``[seed, index, 2]`` (so the specimen and the noise are unchanged), recorded beside the range; a
+    range of one value makes the same volume as the number; a bad range is refused."""
+    from catseg3d.simulation.settings import draw_imaging, imaging_parameters
+
+    with pytest.raises(ValueError, match="z_exponent.*range"):
+        imaging_parameters({"z_exponent": [1.4, 1.1]})
+    ranged = imaging_parameters({"z_exponent": [1.1, 1.4], "resolution_fwhm_nm": [0.9, 2.0]})
+    common = dict(shape=(16, 16, 16), seed=5, spacing=SPACING, iterations=2, progress=False)
+    volumes = simulate_series(tmp_path / "ranged", 3, imaging=ranged, **common)
+    drawn = [json.loads(f.truth.read_text())["parameters"] for f in volumes]
+    for index, parameters in enumerate(drawn):
+        assert parameters["imaging"]["z_exponent"] == [1.1, 1.4]
+        expected = np.random.default_rng([5, index, 2]).uniform([1.1, 0.9], [1.4, 2.0])  # fields in declaration order
+        assert [parameters["imaging_drawn"]["z_exponent"], parameters["imaging_drawn"]["resolution_fwhm_nm"]] \
+            == pytest.approx(expected)
+        assert draw_imaging(ranged, np.random.default_rng([5, index, 2])).z_exponent == pytest.approx(expected[0])
+    assert len({p["imaging_drawn"]["z_exponent"] for p in drawn}) == 3
+    (fixed,) = simulate_series(tmp_path / "fixed", 1, imaging=imaging_parameters({"z_exponent": 1.3}), **common)
+    (point,) = simulate_series(tmp_path / "point", 1, imaging=imaging_parameters({"z_exponent": [1.3, 1.3]}),
+                               **common)
+    np.testing.assert_array_equal(read_nifti(fixed.reconstruction).array, read_nifti(point.reconstruction).array)
+    np.testing.assert_array_equal(read_nifti(fixed.labels).array, read_nifti(volumes[0].labels).array)
+
+
 def test_dim_masses_lie_beside_the_plate_at_its_depth_and_are_labelled_background():
     from catseg3d.simulation.haadf import weight_volume
     from catseg3d.simulation.specimen import AMORPHOUS

@@ -91,6 +91,10 @@ class SpecimenParameters:
 class ImagingParameters:
     """The HAADF-STEM experiment's settings (besides the dose and the tilt angles).
 
+    Each setting is a number, or a range ``(low, high)`` from which every volume draws its own value
+    uniformly (:func:`draw_imaging`): microscopes, detectors and reconstructions differ, and a model
+    trained on a range of them does not learn one instrument's edge blur or contrast.
+
     Attributes:
         z_exponent: HAADF intensity per unit path length goes as ``rho * Z**z_exponent / A``.
             Incoherent scattering theory gives 1.4 to 2 for high inner detector angles; 1.2 makes
@@ -131,6 +135,26 @@ class ImagingParameters:
     depth_blur_fwhm_nm: float = 0.0
 
 
+def draw_imaging(imaging: ImagingParameters, rng) -> ImagingParameters:
+    """``imaging`` with every range ``(low, high)`` replaced by a value drawn uniformly from it with
+    the numpy Generator ``rng`` (fields in declaration order); numbers stay as they are.
+
+    Raises:
+        ValueError: a range that is not two numbers with ``low <= high``.
+    """
+    _check_ranges(imaging)
+    drawn = {name: float(rng.uniform(*value)) for name, value in asdict(imaging).items()
+             if isinstance(value, (tuple, list))}
+    return replace(imaging, **drawn)
+
+
+def _check_ranges(imaging: ImagingParameters) -> None:
+    for name, value in asdict(imaging).items():
+        if isinstance(value, (tuple, list)) and not (
+                len(value) == 2 and all(isinstance(v, (int, float)) for v in value) and value[0] <= value[1]):
+            raise ValueError(f"imaging parameter {name}: expected a number or a range [low, high], got {list(value)}")
+
+
 def parameters_dict(parameters) -> dict:
     """A parameters dataclass as a JSON-ready dictionary."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(parameters).items()}
@@ -151,9 +175,12 @@ def imaging_parameters(overrides: dict | None = None) -> ImagingParameters:
     """The default :class:`ImagingParameters` with ``overrides`` (field name to value) applied.
 
     Raises:
-        ValueError: an override names no field of :class:`ImagingParameters`.
+        ValueError: an override names no field of :class:`ImagingParameters`, or gives a range that
+            is not two numbers ``low <= high``.
     """
-    return _with_overrides(ImagingParameters(), "imaging", overrides)
+    imaging = _with_overrides(ImagingParameters(), "imaging", overrides)
+    _check_ranges(imaging)
+    return imaging
 
 
 def specimen_parameters(overrides: dict | None = None) -> SpecimenParameters:

@@ -11,7 +11,7 @@ from scipy import ndimage
 from catseg3d.io.genc2022 import CLASS_NAMES
 from catseg3d.simulation.haadf import COMPOSITION, haadf_tilt_series, haadf_weights, paper_tilt_angles
 from catseg3d.simulation.settings import (DEFAULT_DOSE, DEFAULT_ITERATIONS, DEFAULT_METHOD, DEFAULT_SPACING_NM,
-                                          ImagingParameters, parameters_dict)
+                                          ImagingParameters, draw_imaging, parameters_dict)
 from catseg3d.simulation.specimen import (ALUMINA, MATERIAL_NAMES, PLATINUM, Specimen, SpecimenParameters,
                                           simulate_specimen)
 from catseg3d.tomography import METHODS, reconstruct_tilt_series
@@ -58,7 +58,9 @@ def simulate_tomogram(shape: Sequence[int], spacing: float = DEFAULT_SPACING_NM,
         iterations: reconstruction iterations.
         angles_deg: tilt angles (default: -68 to +68 degrees in 2 degree steps).
         specimen_parameters: the specimen's distributions.
-        imaging: the microscope's settings (blur, misalignment, detector, background).
+        imaging: the microscope's settings (blur, misalignment, detector, background); a range
+            among them is drawn from ``numpy.random.default_rng([seed, index, 2])``
+            (:func:`~catseg3d.simulation.settings.draw_imaging`).
 
     Raises:
         ValueError: bad shape, spacing, dose or method.
@@ -67,6 +69,7 @@ def simulate_tomogram(shape: Sequence[int], spacing: float = DEFAULT_SPACING_NM,
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     angles = paper_tilt_angles() if angles_deg is None else np.asarray(angles_deg, dtype=np.float64)
     specimen = simulate_specimen(shape, spacing, np.random.default_rng([seed, index, 0]), specimen_parameters)
+    imaging_settings, imaging = imaging, draw_imaging(imaging, np.random.default_rng([seed, index, 2]))
     tilt_series = haadf_tilt_series(specimen.materials, angles, dose, np.random.default_rng([seed, index, 1]),
                                     specimen.density, imaging, float(spacing))
     reconstruction = reconstruct_tilt_series(tilt_series, angles, method, iterations, thickness=specimen.materials.shape[0])
@@ -76,7 +79,8 @@ def simulate_tomogram(shape: Sequence[int], spacing: float = DEFAULT_SPACING_NM,
         "angles_deg": angles.tolist(), "dose_counts_brightest_pixel": dose,
         "reconstruction": {"method": method, "iterations": int(iterations)},
         "haadf_weights": {MATERIAL_NAMES[m]: w for m, w in haadf_weights(imaging.z_exponent).items()},
-        "imaging": parameters_dict(imaging),
+        "imaging": parameters_dict(imaging_settings),
+        "imaging_drawn": parameters_dict(imaging),
         "compositions": {MATERIAL_NAMES[m]: {"density_g_cm3": c[0], "mean_z": c[1], "mean_a": c[2]}
                          for m, c in COMPOSITION.items()},
         "specimen_distributions": parameters_dict(specimen_parameters),
