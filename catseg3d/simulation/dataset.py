@@ -81,9 +81,9 @@ def grow_labels(label: np.ndarray, margin_nm: float, spacing_nm: Sequence[float]
     """A 2D label ``(y, x)`` drawn the way annotators draw a slice: every pixel whose centre lies
     within ``margin_nm`` (in the slice's plane) of a metal pixel becomes metal, then every
     background (0) pixel within ``margin_nm`` of the support becomes support. Exact labels end
-    where the material ends; annotators take in the blurred edge pixels too (on the Genc patches the
-    mean level profile across the annotated edges matches the simulator's with its labels grown by
-    0.18 nm, 1.5 pixels, for alumina and Pt alike). :data:`UNLABELLED` pixels stay unlabelled.
+    where the material ends; annotators may take in some of the blurred edge pixels too
+    (:func:`catseg3d.simulation.realism.edge_levels` compares where the outlines sit on the edges).
+    :data:`UNLABELLED` pixels stay unlabelled.
 
     Args:
         label: ``(y, x)`` labels 0 background, ``support``, ``metal``, and :data:`UNLABELLED`.

@@ -92,8 +92,7 @@ class ImagingParameters:
     """The HAADF-STEM experiment's settings (besides the dose and the tilt angles).
 
     Each setting is a number, or a range ``(low, high)`` from which every volume draws its own value
-    uniformly (:func:`draw_imaging`): microscopes, detectors and reconstructions differ, and a model
-    trained on a range of them does not learn one instrument's edge blur or contrast.
+    uniformly (:func:`draw_imaging`), so that one series spans several microscopes and detectors.
 
     Attributes:
         z_exponent: HAADF intensity per unit path length goes as ``rho * Z**z_exponent / A``.
