@@ -72,14 +72,14 @@ def test_embedded_dataset_is_deterministic_cached_and_consistent(simulated, tmp_
 
 
 
-def test_embedded_dataset_grows_labels_leaves_pt_tails_unlabelled_and_takes_imaging_overrides(tmp_path):
+def test_embedded_dataset_grows_labels_leaves_pt_tails_unlabelled_takes_overrides_and_orientation(tmp_path):
     from catseg3d.simulation.dataset import grow_labels, slice_label
 
     folder = embedded_dataset(tmp_path, METADATA, **SMALL, ambiguous_pt_nm=0.5, label_margin_nm=0.35,
-                              imaging={"z_exponent": 1.3})
+                              slice_tilt_axis=0, imaging={"z_exponent": 1.3})
     manifest = json.loads((tmp_path / "dataset.json").read_text())
     assert manifest["ambiguous_pt_nm"] == 0.5 and manifest["imaging"]["z_exponent"] == 1.3
-    assert manifest["label_margin_nm"] == 0.35
+    assert manifest["label_margin_nm"] == 0.35 and manifest["slices"] == "xy, tilt axis along axis 0"
     volumes = load_datalist(folder, "training", "datalist_3d.json") + load_datalist(folder, "validation", "datalist_3d.json")
     unlabelled = {"training": 0, "validation": 0}
     grown = 0
@@ -88,7 +88,8 @@ def test_embedded_dataset_grows_labels_leaves_pt_tails_unlabelled_and_takes_imag
             volume = next(v for v in volumes if v["image"].split("/")[-2] in item["image"])
             volume_label = read_nifti(volume["label"]).array
             z = int(item["image"].split("_z")[1][:3])
-            label = read_nifti(item["label"]).array
+            label = read_nifti(item["label"]).array  # (y, x) as cut: the tilt axis along axis 0
+            assert np.array_equal(read_nifti(item["image"]).array, read_nifti(volume["image"]).array[z])
             # both splits grow by 0.35 nm in the slice's plane (1.46 pixels of 0.24 nm: the eight neighbours),
             # computed here by dilation: Pt into all but Pt, then alumina into the background left
             exact = volume_label[z]
@@ -100,12 +101,14 @@ def test_embedded_dataset_grows_labels_leaves_pt_tails_unlabelled_and_takes_imag
             if split == "training":  # validation leaves no Pt tails unlabelled
                 near_pt = (volume_label[max(z - 2, 0):z + 3] == 2).any(axis=0) & (expected != 2)
                 expected[near_pt] = 255  # 0.5 nm = 2 voxels of 0.24 nm
-                assert np.array_equal(label, slice_label(volume_label, z, 2, margin_nm=0.35, spacing_nm=(0.24, 0.24)).T)
-            assert np.array_equal(label, expected.T)
+                assert np.array_equal(label, slice_label(volume_label, z, 2, margin_nm=0.35, spacing_nm=(0.24, 0.24)))
+            assert np.array_equal(label, expected)
             unlabelled[split] += int((label == 255).sum())
     assert unlabelled["training"] > 0 and unlabelled["validation"] == 0 and grown > 0
     with pytest.raises(ValueError, match="unknown imaging"):
         embedded_dataset(tmp_path / "bad", METADATA, **SMALL, imaging={"zexponent": 1.3})
+    with pytest.raises(ValueError, match="slice_tilt_axis"):
+        embedded_dataset(tmp_path / "bad", METADATA, **SMALL, slice_tilt_axis=2)
 
 
 def test_default_training_runs_on_the_embedded_dataset_and_keeps_the_shipped_model(tmp_path):

@@ -5,9 +5,9 @@
 * ``volumes/volume_NNN/``: the simulator's files (:mod:`catseg3d.simulation.series`) plus
   ``image.nii.gz``, the reconstruction mapped to 8 bits exactly as ``catseg3d segment`` maps a raw
   reconstruction for the bundle's model (percentile mapping of its ``metadata.json``);
-* ``slices/``: 2D ``(x, y)`` slices normal to the beam, the tilt axis along their axis 1 as in the
-  real annotated patches, whose reconstruction streaks run along axis 0 (image uint8 and label
-  uint8, spacing in nm), at the centres of equal runs of the ``z`` slices that hold alumina or Pt;
+* ``slices/``: 2D ``(x, y)`` slices normal to the beam, the tilt axis along their axis 1 (or
+  ``(y, x)`` as cut, with ``slice_tilt_axis=0``; image uint8 and label uint8, spacing in nm), at
+  the centres of equal runs of the ``z`` slices that hold alumina or Pt;
 * ``datalist.json`` (2D slices) and ``datalist_3d.json`` (whole volumes), each with ``training``
   (the first volumes) and ``validation`` (the last ones), and ``dataset.json``, the parameters,
   written last: a folder with a matching ``dataset.json`` is reused as it is.
@@ -118,9 +118,10 @@ def slice_label(labels: np.ndarray, z: int, ambiguous_pt_voxels: int = 0, metal:
 
 
 def _write_slices(files: SimulatedFiles, out: Path, count: int, margin_nm: float = 0.0,
-                  ambiguous_pt_nm: float = 0.0, label_margin_nm: float = 0.0) -> list[dict]:
+                  ambiguous_pt_nm: float = 0.0, label_margin_nm: float = 0.0, tilt_axis: int = 1) -> list[dict]:
     image, labels = read_nifti(files.folder / IMAGE_NAME), read_nifti(files.labels)
-    spacing = (image.spacing[2], image.spacing[1])
+    transpose = tilt_axis == 1  # the volume's xy slices are (y, x), the tilt axis y along axis 0
+    spacing = (image.spacing[2], image.spacing[1]) if transpose else (image.spacing[1], image.spacing[2])
     ambiguous_voxels = int(round(ambiguous_pt_nm / image.spacing[0]))
     items = []
     for z in slice_indices(labels.array, count, int(round(margin_nm / image.spacing[0]))):
@@ -128,7 +129,8 @@ def _write_slices(files: SimulatedFiles, out: Path, count: int, margin_nm: float
         label = slice_label(labels.array, z, ambiguous_voxels, margin_nm=label_margin_nm,
                             spacing_nm=(image.spacing[1], image.spacing[2]))
         for key, array in (("image", image.array[z]), ("label", label)):
-            write_nifti(Volume(np.ascontiguousarray(array.T), spacing), out / f"{stem}_{key}.nii.gz")
+            write_nifti(Volume(np.ascontiguousarray(array.T if transpose else array), spacing),
+                        out / f"{stem}_{key}.nii.gz")
         items.append({"image": f"slices/{stem}_image.nii.gz", "label": f"slices/{stem}_label.nii.gz"})
     return items
 
@@ -137,7 +139,7 @@ def embedded_dataset(folder: str | os.PathLike, metadata: dict | str | os.PathLi
                      validation_volumes: int = 1, slices_per_volume: int = 6,
                      shape: Sequence[int] = (128, 256, 256), spacing_nm: float = 0.12, seed: int = 0,
                      slice_margin_nm: float = 0.0, ambiguous_pt_nm: float = 0.0, label_margin_nm: float = 0.0,
-                     imaging: dict | None = None, specimen: dict | None = None) -> str:
+                     slice_tilt_axis: int = 1, imaging: dict | None = None, specimen: dict | None = None) -> str:
     """The embedded dataset's folder, generated first if it is missing or was made differently.
 
     Args:
@@ -157,6 +159,8 @@ def embedded_dataset(folder: str | os.PathLike, metadata: dict | str | os.PathLi
         label_margin_nm: grow the 2D slices' Pt and alumina labels (training and validation) by this
             much in the slice's plane, as annotators draw them (see :func:`grow_labels`); 0: the
             exact labels. The volumes' labels (``datalist_3d.json``) stay exact.
+        slice_tilt_axis: the axis of the 2D slices that runs along the tilt axis: 1, slices
+            ``(x, y)``; 0, slices ``(y, x)`` as cut from the volume.
         imaging: overrides of the simulator's
             :class:`~catseg3d.simulation.settings.ImagingParameters` (field name to value), e.g.
             ``{"depth_blur_fwhm_nm": 2.5}``; none: its defaults.
@@ -172,6 +176,8 @@ def embedded_dataset(folder: str | os.PathLike, metadata: dict | str | os.PathLi
             parameter.
     """
     folder = Path(folder)
+    if slice_tilt_axis not in (0, 1):
+        raise ValueError(f"slice_tilt_axis must be 0 or 1, got {slice_tilt_axis!r}")
     if not 0 < validation_volumes < volumes:
         raise ValueError(f"need at least one training and one validation volume, got {volumes} volumes "
                          f"of which {validation_volumes} for validation")
@@ -183,7 +189,7 @@ def embedded_dataset(folder: str | os.PathLike, metadata: dict | str | os.PathLi
                 "shape_zyx": [int(s) for s in shape], "spacing_nm": float(spacing_nm), "seed": int(seed),
                 "slice_margin_nm": float(slice_margin_nm), "ambiguous_pt_nm": float(ambiguous_pt_nm),
                 "label_margin_nm": float(label_margin_nm), "intensity_mapping": mapping.as_metadata(),
-                "slices": "xy, tilt axis along axis 1",
+                "slices": f"xy, tilt axis along axis {slice_tilt_axis}",
                 **simulator_settings(imaging_settings, specimen_settings)}
     if ambiguous_pt_nm > 0:
         manifest["ambiguous_pt_unlabelled_in"] = "training"
@@ -203,7 +209,8 @@ def embedded_dataset(folder: str | os.PathLike, metadata: dict | str | os.PathLi
             for files in files_list:
                 map_reconstruction(files, mapping)
                 slices[split] += _write_slices(files, folder / "slices", slices_per_volume, slice_margin_nm,
-                                                 ambiguous_pt_nm if split == "training" else 0.0, label_margin_nm)
+                                                 ambiguous_pt_nm if split == "training" else 0.0, label_margin_nm,
+                                                 slice_tilt_axis)
                 base = files.folder.relative_to(folder)
                 whole[split].append({"image": str(base / IMAGE_NAME), "label": str(base / files.labels.name)})
         write_datalist(slices, folder / DATALIST_NAME)
