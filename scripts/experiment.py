@@ -22,6 +22,7 @@ a trained run with evaluation overrides (``-- --min_size 16``: the clean-up of `
     python scripts/experiment.py paper_fold2 --fold 2 --minutes 60     # 5-fold cross-validation
     python scripts/experiment.py wide --minutes 60 -- --learning_rate 0.0003
     python scripts/experiment.py paper --evaluate_only                  # score a trained run again (recipe in its training.json)
+    python scripts/experiment.py paper --minutes 60 --resume            # continue a killed run (its command again)
     python scripts/experiment.py paper --evaluate_only --scored-as paper_min16 -- --min_size 16
     python scripts/experiment.py --table                                # every run as a Markdown table
 """
@@ -98,6 +99,9 @@ def main() -> None:
     parser.add_argument("--record", type=Path, default=REPO / "docs" / "experiments",
                         help="results.jsonl and per-image scores, tracked (default docs/experiments)")
     parser.add_argument("--table", action="store_true", help="print every logged run as a Markdown table")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue a killed run from its newest checkpoint (give the run's command again); the "
+                             "compute budget and minutes count the whole run")
     parser.add_argument("--evaluate_only", action="store_true",
                         help="score a trained run again with the recipe recorded in its training.json")
     parser.add_argument("--scored-as", metavar="NAME2",
@@ -176,9 +180,13 @@ def recorded_run(root: Path, args: argparse.Namespace, overrides: list[str]) -> 
 def train(root: Path, args: argparse.Namespace, overrides: list[str]) -> dict:
     """Train the recipe with the bundle's training workflow; the recipe, its command, and the wall and
     compute minutes and epochs of training, also written to ``root/training.json``."""
-    if latest_checkpoint(root / "models"):
+    checkpoint = latest_checkpoint(root / "models")
+    if checkpoint and not args.resume:
         raise SystemExit(f"experiment: {root / 'models'}: holds a trained run already; choose another name "
-                         "(or score it again with --evaluate_only)")
+                         "(or score it again with --evaluate_only, or continue a killed run with --resume)")
+    if args.resume and (not checkpoint or (root / "training.json").is_file()):
+        raise SystemExit(f"experiment: {root / 'models'}: " + ("no checkpoint to resume from" if not checkpoint else
+                         "its run finished (training.json); score it again with --evaluate_only"))
     minutes = 60.0 if args.minutes is None else args.minutes
     recipe = {"configs": args.config, "overrides": overrides, "fold": args.fold, "budget_minutes": minutes,
               "dataset_dir": args.dataset_dir or "data/genc2022",
@@ -187,14 +195,16 @@ def train(root: Path, args: argparse.Namespace, overrides: list[str]) -> dict:
                                    *([] if args.fold is None else ["--fold", str(args.fold)]),
                                    *(["--", *overrides] if overrides else [])])}
     command = bundle("training", ["bundle/configs/train.yaml", *args.config], root, recipe["dataset_dir"], args.fold,
-                     [*overrides, "--time_limit_minutes", str(minutes)])
+                     [*overrides, "--time_limit_minutes", str(minutes), *(["--resume", "true"] if args.resume else [])])
     start, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(command, cwd=REPO, check=True)
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    run = {**recipe, "wall_minutes": (time.perf_counter() - start) / 60,
-           "compute_minutes": (used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime)
-           / 60 / torch.get_num_threads(),
-           "epochs": completed_epochs(root / "models")}
+    compute_minutes = (used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime) / 60 / torch.get_num_threads()
+    if args.resume:  # this process saw only the last part: the whole run's count is in its newest checkpoint
+        state = torch.load(latest_checkpoint(root / "models"), map_location="cpu", weights_only=True)
+        compute_minutes = state["compute_time"]["used_seconds"] / 60
+    run = {**recipe, "wall_minutes": (time.perf_counter() - start) / 60, "compute_minutes": compute_minutes,
+           "epochs": completed_epochs(root / "models"), **({"resumed": True} if args.resume else {})}
     write_json(root / "training.json", run)
     return run
 

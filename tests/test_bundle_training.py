@@ -36,7 +36,8 @@ def test_one_epoch_on_real_patches_writes_the_best_model(trained_bundle):
     assert sorted(p.name for p in models.iterdir()) == ["checkpoint_epoch=1.pt", "model.pt"]
     load_model(models / "model.pt")  # a flat state_dict of the paper's U-Net
     state = torch.load(models / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=True)
-    assert sorted(state) == ["best_model_saver", "checkpointer", "model", "optimizer", "trainer"]
+    assert sorted(state) == ["best_model_saver", "checkpointer", "compute_time", "model", "optimizer", "trainer"]
+    assert 0 < state["compute_time"]["used_seconds"] < 600
     assert state["trainer"]["iteration"] == 2  # 4 patches, batch 2
     assert "val_mean_dice" in result.stdout and "Traceback" not in result.stderr
     assert list((root / "logs").glob("events.out.tfevents.*"))  # TensorBoard log
@@ -65,6 +66,7 @@ def test_killed_run_resumes_from_its_last_checkpoint_and_keeps_the_best_model(sm
     state = torch.load(checkpoints[1], map_location="cpu", weights_only=True)
     assert state["best_model_saver"]["_saved"][0][1] == "model.pt"
     state["best_model_saver"]["_saved"] = [(1.0, "model.pt")]
+    state["compute_time"]["used_seconds"] = 1000.0  # and a count the resumed run must go on from
     torch.save(state, models / "checkpoint_epoch=2.pt")
     best_before = (models / "model.pt").read_bytes()
 
@@ -74,6 +76,7 @@ def test_killed_run_resumes_from_its_last_checkpoint_and_keeps_the_best_model(sm
     assert "Epoch[3] Metrics" in result.stdout and "Epoch[4] Metrics" in result.stdout
     final = torch.load(models / "checkpoint_epoch=4.pt", map_location="cpu", weights_only=True)
     assert final["trainer"]["iteration"] == 8  # 4 epochs of 2 iterations
+    assert 1000.0 < final["compute_time"]["used_seconds"] < 1600.0
     assert (models / "model.pt").read_bytes() == best_before
     assert sorted(p.name for p in models.iterdir()) == ["checkpoint_epoch=3.pt", "checkpoint_epoch=4.pt", "model.pt"]
 

@@ -122,8 +122,24 @@ def test_compute_time_limit_stops_after_its_budget_of_cpu_time():
     limit.attach(engine)
     engine.run(range(1000), max_epochs=1)
     assert 8 <= engine.state.iteration <= 12  # 0.2 s / 20 ms = 10 iterations, then it stops
+    threads = torch.get_num_threads()  # the count is CPU seconds per thread
+    assert 0.2 / threads <= limit.state_dict()["used_seconds"] < 0.3 / threads
     with pytest.raises(ValueError, match="positive"):
-        ComputeTimeLimit(0)
+        ComputeTimeLimit(-1)
+
+    resumed = Engine(busy)  # a run resumed from a checkpoint that had used 0.14 s of the 0.2
+    limit = ComputeTimeLimit(minutes=0.2 / 60 / torch.get_num_threads())
+    limit.load_state_dict({"used_seconds": 0.14 / threads})
+    limit.attach(resumed)
+    resumed.run(range(1000), max_epochs=1)
+    assert 2 <= resumed.state.iteration <= 4  # the 0.06 s left: 3 iterations
+
+    unlimited = Engine(busy)  # 0 minutes: only the count
+    counter = ComputeTimeLimit(0)
+    counter.attach(unlimited)
+    unlimited.run(range(20), max_epochs=1)
+    assert unlimited.state.iteration == 20
+    assert 0.4 / threads <= counter.state_dict()["used_seconds"] < 0.6 / threads
 
 
 @pytest.mark.parametrize("spatial_dims", [2, 3])

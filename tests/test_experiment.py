@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from conftest import REPO, run_script
 
 from catseg3d.io.datalist import write_cross_validation_folds
@@ -18,9 +19,9 @@ def test_a_run_logs_the_numbers_of_its_evaluation_report(small_dataset, tmp_path
     shutil.copytree(small_dataset, data)
     write_cross_validation_folds(data, folds=3)
     runs, record = tmp_path / "runs", tmp_path / "record"
-    command = [sys.executable, "scripts/experiment.py", "tiny", "--minutes", "5", "--fold", "0",
-               "--dataset_dir", str(data), "--runs", str(runs), "--record", str(record), "--", "--epochs", "1",
-               "--network_def#features", "[8,16,32,64,128,256]"]
+    options = ["--minutes", "5", "--fold", "0", "--dataset_dir", str(data), "--runs", str(runs), "--record", str(record)]
+    narrow = ["--network_def#features", "[8,16,32,64,128,256]"]
+    command = [sys.executable, "scripts/experiment.py", "tiny", *options, "--", "--epochs", "1", *narrow]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     logged = [json.loads(line) for line in (record / "results.jsonl").read_text().splitlines()]
@@ -64,7 +65,21 @@ def test_a_run_logs_the_numbers_of_its_evaluation_report(small_dataset, tmp_path
     retrain = run_script("experiment.py", *command[2:])
     assert retrain.returncode == 1 and retrain.stderr.strip() == (
         f"experiment: {runs}/tiny/models: holds a trained run already; choose another name "
-        "(or score it again with --evaluate_only)")
+        "(or score it again with --evaluate_only, or continue a killed run with --resume)")
+    finished = run_script("experiment.py", "tiny", *options, "--resume", "--", "--epochs", "1", *narrow)
+    assert finished.returncode == 1 and finished.stderr.strip() == (
+        f"experiment: {runs}/tiny/models: its run finished (training.json); score it again with --evaluate_only")
+
+    # a run killed after its first epoch (its folder as training left it), continued to 2 epochs
+    shutil.copytree(runs / "tiny", runs / "killed", ignore=shutil.ignore_patterns("training.json", "eval*"))
+    before = torch.load(runs / "killed" / "models" / "checkpoint_epoch=1.pt", weights_only=True)["compute_time"]
+    resumed = subprocess.run([sys.executable, "scripts/experiment.py", "killed", *options, "--resume", "--",
+                              "--epochs", "2", *narrow], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-3000:]
+    after = torch.load(runs / "killed" / "models" / "checkpoint_epoch=2.pt", weights_only=True)["compute_time"]
+    row = json.loads((runs / "killed" / "training.json").read_text())
+    assert row["epochs"] == 2 and row["resumed"] is True
+    assert row["compute_minutes"] == after["used_seconds"] / 60 and after["used_seconds"] > before["used_seconds"] > 0
     refold = run_script("experiment.py", "tiny", "--evaluate_only", "--fold", "1", "--runs", str(runs))
     assert refold.returncode == 1 and "--evaluate_only takes the recipe recorded there" in refold.stderr
 
