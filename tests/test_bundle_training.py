@@ -188,3 +188,25 @@ def test_training_never_writes_over_a_shipped_model(small_dataset, tmp_path):
         "another folder (--bundle_root DIR)")
     assert [p.name for p in (shipped / "models").iterdir()] == ["model.pt"]
     assert (shipped / "models" / "model.pt").read_bytes() == b"the shipped weights"
+
+
+def test_a_checkpoint_from_before_the_compute_count_resumes_with_the_count_from_zero(trained_bundle, small_dataset,
+                                                                                    tmp_path):
+    """Checkpoints of bundles before 0.10.4 hold no compute_time; such a run still resumes."""
+    from catseg3d.engines import parts_to_resume
+
+    (tmp_path / "models").mkdir()
+    state = torch.load(trained_bundle[0] / "models" / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=True)
+    del state["compute_time"]
+    torch.save(state, tmp_path / "models" / "checkpoint_epoch=1.pt")
+    wanted = {"model": 1, "optimizer": 2, "compute_time": 3}
+    assert parts_to_resume(wanted, tmp_path / "models" / "checkpoint_epoch=1.pt") == {"model": 1, "optimizer": 2}
+    del state["optimizer"]  # anything else missing is still an error
+    torch.save(state, tmp_path / "broken.pt")
+    assert parts_to_resume(wanted, tmp_path / "broken.pt") == {"model": 1, "optimizer": 2}
+
+    run_bundle_here(small_dataset, tmp_path, "--epochs", 2, "--resume", "true")
+    final = torch.load(tmp_path / "models" / "checkpoint_epoch=2.pt", map_location="cpu", weights_only=True)
+    assert final["trainer"]["iteration"] == 4
+    one_epoch = torch.load(trained_bundle[0] / "models" / "checkpoint_epoch=1.pt", weights_only=True)["compute_time"]
+    assert 0 < final["compute_time"]["used_seconds"] < 10 * one_epoch["used_seconds"] + 60  # this process's only

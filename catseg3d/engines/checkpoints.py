@@ -41,6 +41,18 @@ def resume_checkpoint(ckpt_dir: str | os.PathLike) -> str:
     return path
 
 
+SAVED_SINCE_0_10_4 = ("compute_time",)
+
+
+def parts_to_resume(load_dict: dict, checkpoint: str | os.PathLike) -> dict:
+    """The parts of a training state to load from ``checkpoint``: ``load_dict`` without the entries
+    that checkpoints began to hold later (the compute-time count, bundle 0.10.4) where this older
+    checkpoint lacks them, so that such a run resumes (its count starting at 0). Every other entry
+    is kept: a checkpoint without its network or optimizer still fails to load."""
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    return {k: v for k, v in load_dict.items() if k in saved or k not in SAVED_SINCE_0_10_4}
+
+
 def completed_epochs(ckpt_dir: str | os.PathLike) -> int:
     """The epoch ``N`` of the newest ``checkpoint_epoch=N.pt`` in ``ckpt_dir`` (0 if none)."""
     latest = latest_checkpoint(ckpt_dir)
