@@ -117,6 +117,8 @@ def main() -> None:
         return
     if not args.name:
         parser.error("a run name is needed")
+    if args.resume and args.evaluate_only:
+        parser.error("--resume continues training; --evaluate_only trains nothing")
     if args.scored_as and not args.evaluate_only:
         parser.error("--scored-as needs --evaluate_only")
     if args.scored_as and not overrides:

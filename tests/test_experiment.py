@@ -111,3 +111,11 @@ def test_scored_as_names_a_new_record_of_an_evaluation_override(tmp_path, scored
                         "--record", str(tmp_path), *overrides)
     assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].endswith(error)
     assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_resume_and_evaluate_only_are_refused_together(tmp_path):
+    result = run_script("experiment.py", "tiny", "--evaluate_only", "--resume", "--runs", str(tmp_path),
+                        "--record", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].endswith("--resume continues training; --evaluate_only trains nothing")
+    assert not (tmp_path / "results.jsonl").exists()
